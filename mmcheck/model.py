@@ -1,0 +1,335 @@
+"""The MM model: a scenario compiled under one policy into something the explorer can run.
+
+`MMModel` implements the explorer's model protocol (initial_states, successors,
+canonical, invariants, is_final) over the flat state tuples of `mmcheck.state`, and turns
+states and labels back into readable snapshots for traces.
+"""
+
+from __future__ import annotations
+
+from . import properties as props
+from . import rules
+from .ops import OPS
+from .policy import Policy
+from .spec import Scenario
+from .state import (
+    EXITED, FL_AE, FORKING, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, LK_READ, LK_WRITE,
+    PROC_HAS_PINNED, PROC_STATUS, PROC_WP_SEQ, PTE_D, PTE_SHIFT, PTE_W, PTE_ZERO, PV_IDEAL,
+    PV_LEGIT, PV_PTE, PV_VMA, RUNNING, STATUS_NAMES, TH_LOCK, TH_PC, TH_PHASE, UNBORN,
+    VMA_NONE, VMA_R, VMA_RW, ZERO_PTE, ZERO_REF, ZERO_VALUE, Layout,
+)
+from .transitions import OP_START, PHASE_NAMES, PHASE_STEP, SEGV, IDLE
+
+
+class CompiledOp:
+    """A program step with everything its transitions need, resolved to indices."""
+
+    __slots__ = ("kind", "start", "spec", "v", "val", "bit", "ref", "pin", "write",
+                 "longterm", "fast", "bias", "child", "target", "prot_write", "is_gup")
+
+    def __init__(self, kind, spec):
+        self.kind = kind
+        self.spec = spec
+        self.start = OP_START[kind]
+        self.v = self.val = self.bit = self.ref = self.bias = self.child = self.target = 0
+        self.pin = self.write = self.longterm = self.fast = self.prot_write = False
+        self.is_gup = kind == "gup"
+
+
+class MMModel:
+    def __init__(self, scenario: Scenario, policy: Policy, properties=None):
+        self.scenario = scenario
+        self.policy = policy
+        for name, value in rules.bind(policy).items():
+            setattr(self, name, value)
+        self._compile_names(scenario)
+        self._compile_values(scenario)
+        self._compile_refs(scenario)
+        self._compile_programs(scenario)
+        P, V, T, R = len(self.procs), len(self.vpages), len(self.threads), len(self.refs)
+        self.n_vpages = V
+        self.n_frames = P * V + R + 2 * T
+        self.L = Layout(P, V, T, self.n_frames, R)
+        L = self.L
+        self.proc, self.pv, self.th, self.fr, self.refix = L.proc, L.pv, L.th, L.fr, L.ref
+        self._status_ix = [self.proc[self.t_proc[t]] + PROC_STATUS for t in range(T)]
+        self.property_names = tuple(properties or scenario.properties)
+        self._checks = [(name, props.REGISTRY[name]().compile(self))
+                        for name in self.property_names]
+
+    # ------------------------------------------------------------------ compilation
+    def _compile_names(self, sc):
+        self.procs = [p.name for p in sc.processes]
+        self.proc_index = {n: i for i, n in enumerate(self.procs)}
+        self.vpages = [pg.name for pg in sc.pages]
+        self.vpage_index = {n: i for i, n in enumerate(self.vpages)}
+        self.threads = [t for p in sc.processes for t in p.threads]
+        self.thread_names = [t.qualname for t in self.threads]
+        self.t_proc = [self.proc_index[t.process] for t in self.threads]
+        self.t_len = [len(t.program) for t in self.threads]
+        self.proc_threads = [[i for i, tp in enumerate(self.t_proc) if tp == p]
+                             for p in range(len(self.procs))]
+        self.roots = [i for i, p in enumerate(sc.processes) if p.parent is None]
+        self.event_bit = {e: 1 << i for i, e in enumerate(sc.events)}
+
+    def _compile_values(self, sc):
+        """Every value a page can hold gets an id; writes produce distinct values so that
+        what a process observes says exactly where it came from."""
+        self.values = ["zero"]
+        self.init_value = {}
+        for p in self.roots:
+            for pg in sc.pages:
+                if pg.state == "present":
+                    prefix = "" if len(self.roots) == 1 else f"{self.procs[p]}:"
+                    self.init_value[p, pg.name] = len(self.values)
+                    self.values.append(f"{prefix}{pg.name}@0")
+        self.op_value = {}
+        for t, th in enumerate(self.threads):
+            for pc, op in enumerate(th.program):
+                if op.kind == "write":
+                    self.op_value[t, pc] = len(self.values)
+                    self.values.append(f"{th.qualname}#{pc + 1}")
+                elif op.kind == "device_write":
+                    self.op_value[t, pc] = len(self.values)
+                    self.values.append(f"dev:{op.get('ref')}@{th.qualname}#{pc + 1}")
+
+    def _compile_refs(self, sc):
+        self.refs = [r.name for r in sc.refs]
+        self.ref_index = {n: i for i, n in enumerate(self.refs)}
+        self.ref_owner = [self.proc_index[r.owner] for r in sc.refs]
+        self.ref_vpage = [self.vpage_index[r.page] for r in sc.refs]
+        self.ref_pin = [r.type == "pin" for r in sc.refs]
+        self.ref_bias = [rules.GUP_PIN_COUNTING_BIAS if r.type == "pin" else 1 for r in sc.refs]
+        self.ref_coherent = [r.coherent for r in sc.refs]
+        self.ref_site = [None] * len(sc.refs)
+        for t, th in enumerate(self.threads):
+            for pc, op in enumerate(th.program):
+                if op.kind == "gup":
+                    self.ref_site[self.ref_index[op.get("as")]] = (t, pc)
+
+    def _compile_programs(self, sc):
+        self.programs = []
+        for t, th in enumerate(self.threads):
+            prog = []
+            for pc, op in enumerate(th.program):
+                c = CompiledOp(op.kind, op)
+                if op.get("page") is not None:
+                    c.v = self.vpage_index[op.get("page")]
+                if (t, pc) in self.op_value:
+                    c.val = self.op_value[t, pc]
+                    c.bit = 1 << c.val
+                if op.kind == "gup":
+                    c.ref = self.ref_index[op.get("as")]
+                    c.pin = op.get("type") == "pin"
+                    c.write = op.get("access") == "write"
+                    c.longterm = bool(op.get("longterm"))
+                    c.fast = bool(op.get("fast"))
+                    c.bias = self.ref_bias[c.ref]
+                elif op.get("ref") is not None:
+                    c.ref = self.ref_index[op.get("ref")]
+                if op.kind == "fork":
+                    c.child = self.proc_index[op.get("child")]
+                if op.kind == "wait":
+                    c.target = self.proc_index[op.get("process")]
+                if op.kind in ("signal", "await"):
+                    c.bit = self.event_bit[op.get("event")]
+                if op.kind == "mprotect":
+                    c.prot_write = op.get("prot") == "rw"
+                prog.append(c)
+            self.programs.append(prog)
+
+    # ------------------------------------------------------------------ explorer protocol
+    def initial_states(self):
+        L = self.L
+        s = [0] * L.size
+        next_frame = 0
+        for p in self.roots:
+            s[self.proc[p] + PROC_STATUS] = RUNNING
+            for v, pg in enumerate(self.scenario.pages):
+                base = self.pv[p][v]
+                s[base + PV_VMA] = VMA_RW
+                s[base + PV_LEGIT] = 1 << ZERO_VALUE
+                if pg.state == "zero":
+                    s[base + PV_PTE] = ZERO_PTE
+                elif pg.state == "present":
+                    f = next_frame
+                    next_frame += 1
+                    value = self.init_value[p, pg.name]
+                    fb = self.fr[f]
+                    s[fb + FR_REF] = 1
+                    s[fb + FR_MAP] = 1
+                    s[fb + FR_FLAGS] = FL_AE if self.ae else 0
+                    s[fb + FR_CONTENT] = value
+                    s[base + PV_PTE] = ((f + 1) << PTE_SHIFT) | PTE_W | PTE_D
+                    s[base + PV_IDEAL] = value
+                    s[base + PV_LEGIT] |= 1 << value
+        for p in range(len(self.procs)):
+            if p not in self.roots:
+                for v in range(self.n_vpages):
+                    s[self.pv[p][v] + PV_LEGIT] = 1 << ZERO_VALUE
+        return [tuple(s)]
+
+    def successors(self, s):
+        out = []
+        th, tlen, progs, status_ix = self.th, self.t_len, self.programs, self._status_ix
+        for t in range(len(th)):
+            b = th[t]
+            pc = s[b]
+            if pc >= tlen[t] or s[status_ix[t]] != RUNNING:
+                continue
+            phase = s[b + 1]
+            op = progs[t][pc]
+            r = PHASE_STEP[phase](self, s, t, op) if phase else op.start(self, s, t, op)
+            if r is not None:
+                out.append(((t, pc, r[0]), tuple(r[1])))
+        return out
+
+    def canonical(self, s):
+        return self.L.canonical(s)
+
+    def invariants(self):
+        return self._checks
+
+    def is_final(self, s):
+        """Every thread of every live process has finished its program."""
+        for t in range(len(self.th)):
+            status = s[self._status_ix[t]]
+            if status == FORKING or (status == RUNNING and s[self.th[t] + TH_PC] < self.t_len[t]):
+                return False
+        return True
+
+    # ------------------------------------------------------------------ presentation
+    def value_name(self, value: int) -> str:
+        return self.values[value]
+
+    def legit_values(self, mask: int) -> list[str]:
+        return [self.values[i] for i in range(len(self.values)) if mask >> i & 1]
+
+    def frame_name(self, f: int) -> str:
+        return f"f{f}"
+
+    def pte_dict(self, pte: int) -> dict:
+        if pte == 0:
+            return {"kind": "none"}
+        if pte & PTE_ZERO:
+            return {"kind": "zero", "writable": False}
+        return {"kind": "present", "frame": self.frame_name((pte >> PTE_SHIFT) - 1),
+                "writable": bool(pte & PTE_W), "dirty": bool(pte & PTE_D)}
+
+    def ref_target(self, s, r):
+        held = s[self.refix[r]]
+        if held == ZERO_REF:
+            return "zero", ZERO_VALUE
+        if held > 0:
+            return self.frame_name(held - 1), s[self.fr[held - 1] + FR_CONTENT]
+        return None, None
+
+    def snapshot(self, s) -> dict:
+        """The layout-independent picture of a state (docs/trace-format.md)."""
+        procs = []
+        for p, name in enumerate(self.procs):
+            pb = self.proc[p]
+            locks = [s[self.th[t] + TH_LOCK] for t in self.proc_threads[p]]
+            lock = ("write" if LK_WRITE in locks else
+                    f"read x{locks.count(LK_READ)}" if LK_READ in locks else "free")
+            vpages = []
+            legit = set()
+            for v, vname in enumerate(self.vpages):
+                base = self.pv[p][v]
+                vma = s[base + PV_VMA]
+                vpages.append({
+                    "page": vname,
+                    "vma": {VMA_NONE: "unmapped", VMA_R: "r", VMA_RW: "rw"}[vma],
+                    "pte": self.pte_dict(s[base + PV_PTE]),
+                    "ideal": self.value_name(s[base + PV_IDEAL]),
+                })
+                legit.update(self.legit_values(s[base + PV_LEGIT]))
+            threads = []
+            for t in self.proc_threads[p]:
+                b = self.th[t]
+                pc, phase = s[b + TH_PC], s[b + TH_PHASE]
+                prog = self.threads[t].program
+                status = ("done" if pc >= len(prog) else
+                          "blocked" if s[pb + PROC_STATUS] == RUNNING
+                          and not self._enabled(s, t) else "running")
+                if phase == SEGV:
+                    status = "killed (SIGSEGV)"
+                threads.append({
+                    "name": self.thread_names[t], "pc": pc,
+                    "op": prog[pc].describe() if pc < len(prog) else None,
+                    "step": PHASE_NAMES.get(phase, "") if phase != SEGV else "",
+                    "status": status,
+                })
+            procs.append({
+                "name": name, "status": STATUS_NAMES[s[pb + PROC_STATUS]],
+                "mm": {"has_pinned": bool(s[pb + PROC_HAS_PINNED]),
+                       "write_protect_seq": s[pb + PROC_WP_SEQ], "mmap_lock": lock},
+                "vpages": vpages, "threads": threads,
+                "legit": sorted(legit, key=self.values.index),
+            })
+        frames = []
+        for f in range(self.n_frames):
+            fb = self.fr[f]
+            if s[fb + FR_REF] == 0 and s[fb + FR_MAP] == 0:
+                continue
+            pins = sum(1 for r in range(len(self.refs))
+                       if self.ref_pin[r] and s[self.refix[r]] == f + 1)
+            frames.append({
+                "id": self.frame_name(f), "kind": "anon", "ref": s[fb + FR_REF],
+                "map": s[fb + FR_MAP], "pins": pins,
+                "flags": ["AnonExclusive"] if s[fb + FR_FLAGS] & FL_AE else [],
+                "content": self.value_name(s[fb + FR_CONTENT]),
+            })
+        refs = []
+        for r, spec in enumerate(self.scenario.refs):
+            frame, content = self.ref_target(s, r)
+            refs.append({
+                "name": spec.name, "owner": spec.owner, "page": spec.page, "type": spec.type,
+                "access": "write" if spec.write else "read", "longterm": spec.longterm,
+                "coherent": spec.coherent, "frame": frame,
+                "sees": None if content is None else self.value_name(content),
+            })
+        return {"processes": procs, "frames": frames, "refs": refs}
+
+    def _enabled(self, s, t) -> bool:
+        b = self.th[t]
+        pc, phase = s[b + TH_PC], s[b + TH_PHASE]
+        op = self.programs[t][pc]
+        r = PHASE_STEP[phase](self, s, t, op) if phase else op.start(self, s, t, op)
+        return r is not None
+
+    def describe_label(self, label) -> dict:
+        t, pc, action = label
+        th = self.threads[t]
+        op = th.program[pc]
+        return {"thread": th.qualname, "op": op.describe(), "action": action,
+                "kernel": OPS[op.written or op.kind].kernel, "pc": pc}
+
+    # ------------------------------------------------------------------ metrics
+    @staticmethod
+    def copy_counts(label_counts) -> tuple[int, int]:
+        """(COW copies, unnecessary COW copies) over the explored transitions."""
+        copies = unnecessary = 0
+        for (_t, _pc, action), n in label_counts.items():
+            if action.startswith("wp_page_copy: install") or action.startswith("copy_present_page"):
+                copies += n
+                if "unnecessary" in action:
+                    unnecessary += n
+        return copies, unnecessary
+
+    def never_started(self, label_counts) -> list[str]:
+        """Program steps no explored execution ever started (vacuity report)."""
+        started = {(t, pc) for (t, pc, _a) in label_counts}
+        missing = []
+        for t, th in enumerate(self.threads):
+            for pc, op in enumerate(th.program):
+                if (t, pc) not in started:
+                    missing.append(f"{th.qualname}[{pc + 1}] {op.describe()} ({op.loc})")
+        return missing
+
+
+def build(scenario: Scenario, policy: Policy, properties=None) -> MMModel:
+    return MMModel(scenario, policy, properties)
+
+
+__all__ = ["MMModel", "build", "UNBORN", "EXITED", "IDLE"]

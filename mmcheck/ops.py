@@ -1,0 +1,156 @@
+"""The operation vocabulary of scenario programs, as data.
+
+The loader validates scenario files against this table, the docs and the JSON Schema are
+generated from it, and the model compiles each canonical op kind into its kernel-path steps.
+An alias (e.g. `vmsplice`) expands to a canonical op with some fields fixed.
+
+Field types:
+  page     name of a virtual page declared under `pages:`
+  ref      name of a GUP reference declared by some op's `as:` field
+  newref   declares a GUP reference name (must be unique in the scenario)
+  process  name of a process (declared at top level or by a fork)
+  newproc  declares a process name (fork's child; unique in the scenario)
+  event    name of a one-shot event (signal/await)
+  bool     true / false
+  choice   one of `choices`
+  threads  mapping thread-name -> program (list of ops)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    required: bool = False
+    default: object = None
+    choices: tuple = ()
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    kernel: str  # the kernel path(s) the op runs through
+    doc: str
+    fields: tuple[Field, ...] = ()
+    scalar: str | None = None  # field filled by the short form `- op: value`
+    bare: bool = False  # the op may be written as a plain string `- op`
+    alias_of: str | None = None  # canonical op this alias expands to
+    fixed: tuple[tuple[str, object], ...] = ()  # fields an alias fixes
+    example: str = ""
+
+    def field(self, name: str) -> Field | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+
+_PAGE = Field("page", "page", required=True, doc="virtual page")
+_REF = Field("ref", "ref", required=True, doc="GUP reference")
+
+_GUP_FIELDS = (
+    _PAGE,
+    Field("as", "newref", required=True, doc="name of the reference this GUP takes"),
+    Field("type", "choice", required=True, choices=("get", "pin"), doc="FOLL_GET or FOLL_PIN"),
+    Field("access", "choice", default="read", choices=("read", "write"), doc="write = FOLL_WRITE"),
+    Field("longterm", "bool", default=False, doc="FOLL_LONGTERM"),
+    Field("fast", "bool", default=False, doc="try GUP-fast first (lockless), fall back to slow GUP"),
+    Field(
+        "coherent",
+        "bool",
+        default=None,
+        doc="the holder expects the page to stay the owner's page (default: true for long-term pins)",
+    ),
+)
+
+OPS: dict[str, OpSpec] = {}
+
+
+def _add(spec: OpSpec) -> None:
+    OPS[spec.name] = spec
+
+
+_add(OpSpec(
+    "read", "handle_mm_fault -> do_anonymous_page (read: maps the zero page)",
+    "CPU load from the page; faults in the zero page if nothing is mapped.",
+    (_PAGE,), scalar="page", example="- read: X"))
+_add(OpSpec(
+    "write", "do_anonymous_page / do_wp_page -> wp_page_reuse or wp_page_copy",
+    "CPU store of a fresh, distinguishable value; write-faults first when the PTE is not writable.",
+    (_PAGE,), scalar="page", example="- write: X"))
+_add(OpSpec(
+    "fork", "dup_mmap -> copy_page_range -> copy_present_pte",
+    "fork(): creates the child process with its threads' programs; they start when fork returns.",
+    (Field("child", "newproc", required=True, doc="name of the child process"),
+     Field("threads", "threads", default=None, doc="thread name -> program of the child")),
+    scalar="child",
+    example="- fork:\n    child: B\n    threads:\n      main:\n        - write: X"))
+_add(OpSpec(
+    "munmap", "zap_pte_range (munmap)",
+    "munmap() of the page's VMA: the mapping is gone for good.",
+    (_PAGE,), scalar="page", example="- munmap: X"))
+_add(OpSpec(
+    "dontneed", "zap_pte_range (madvise MADV_DONTNEED)",
+    "madvise(MADV_DONTNEED): drop the page; the next touch sees zeroes.",
+    (_PAGE,), scalar="page", example="- dontneed: X"))
+_add(OpSpec(
+    "mprotect", "mprotect_fixup -> change_pte_range",
+    "mprotect(): r removes write permission (PTE write-protected); rw grants it back.",
+    (_PAGE, Field("prot", "choice", required=True, choices=("r", "rw"))),
+    example="- mprotect: {page: X, prot: r}"))
+_add(OpSpec(
+    "gup", "__get_user_pages (slow) / gup_fast (lockless) -> follow_page_pte, faultin_page",
+    "get_user_pages()/pin_user_pages() on the page; the reference is held until `put`.",
+    _GUP_FIELDS, example="- gup: {page: X, as: R, type: pin, access: write, longterm: true}"))
+_add(OpSpec(
+    "vmsplice", "vmsplice -> iov_iter_get_pages -> get_user_pages_fast (FOLL_GET, read)",
+    "vmsplice() the page into a pipe: a read-only FOLL_GET reference via GUP-fast.",
+    _GUP_FIELDS, alias_of="gup",
+    fixed=(("type", "get"), ("access", "read"), ("longterm", False), ("fast", True)),
+    example="- vmsplice: {page: X, as: pipe}"))
+_add(OpSpec(
+    "pin", "pin_user_pages (FOLL_PIN)",
+    "pin_user_pages(): a FOLL_PIN reference (long-term unless `longterm: false`).",
+    tuple(Field("longterm", "bool", default=True, doc="FOLL_LONGTERM") if f.name == "longterm" else f
+          for f in _GUP_FIELDS if f.name != "type"),
+    alias_of="gup", fixed=(("type", "pin"),),
+    example="- pin: {page: X, as: R, access: write}"))
+_add(OpSpec(
+    "put", "put_page / unpin_user_page",
+    "Release a GUP reference (drops 1 for FOLL_GET, GUP_PIN_COUNTING_BIAS for FOLL_PIN).",
+    (_REF,), scalar="ref", example="- put: R"))
+_add(OpSpec(
+    "device_write", "DMA into the page behind a reference",
+    "A device writes a fresh value through a R/W reference (not through the page table).",
+    (_REF,), scalar="ref", example="- device_write: R"))
+_add(OpSpec(
+    "device_read", "DMA from the page behind a reference",
+    "A device (or pipe reader) reads through a reference.",
+    (_REF,), scalar="ref", example="- device_read: R"))
+_add(OpSpec(
+    "exit", "do_exit -> exit_mmap (zap everything) and release of the process's references",
+    "The process exits (exit_group): all its threads stop, mappings and references go.",
+    (), bare=True, example="- exit"))
+_add(OpSpec(
+    "wait", "wait4",
+    "Block until the named process has exited.",
+    (Field("process", "process", required=True),), scalar="process", example="- wait: B"))
+_add(OpSpec(
+    "signal", "(scenario synchronisation)",
+    "Raise a one-shot event that `await` steps wait for (orders steps across threads).",
+    (Field("event", "event", required=True),), scalar="event", example="- signal: pinned"))
+_add(OpSpec(
+    "await", "(scenario synchronisation)",
+    "Block until the event has been signalled.",
+    (Field("event", "event", required=True),), scalar="event", example="- await: pinned"))
+
+
+def canonical(name: str) -> OpSpec:
+    """The canonical OpSpec an op name (possibly an alias) stands for."""
+    spec = OPS[name]
+    return OPS[spec.alias_of] if spec.alias_of else spec

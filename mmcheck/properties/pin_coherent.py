@@ -1,0 +1,47 @@
+"""pin-coherent: a coherent reference and its owner's page table keep referring to the
+same page while the reference is held and the owner still maps the address.
+
+Long-term pins are coherent by default (a scenario may declare any reference coherent,
+e.g. O_DIRECT's FOLL_GET).  Page identity is checked, which is exact in both directions:
+the same page means the device and the process see each other's writes.  A none PTE
+(after MADV_DONTNEED) or an unmapped VMA means the owner changed the mapping itself.
+"""
+
+from __future__ import annotations
+
+from ..state import (PROC_STATUS, PTE_SHIFT, PTE_ZERO, PV_PTE, PV_VMA, RUNNING,
+                     VMA_NONE, ZERO_REF)
+from .base import Property, register
+
+
+@register
+class PinCoherent(Property):
+    name = "pin-coherent"
+    description = ("while a coherent reference (long-term pin) is held and its owner maps "
+                   "the address, both refer to the same page")
+    catches = "wrong COW (lost GUP coherency)"
+
+    def compile(self, m):
+        coherent = [r for r in range(len(m.refs)) if m.ref_coherent[r]]
+
+        def check(s):
+            for r in coherent:
+                held = s[m.refix[r]]
+                if not held:
+                    continue
+                p = m.ref_owner[r]
+                if s[m.proc[p] + PROC_STATUS] != RUNNING:
+                    continue
+                base = m.pv[p][m.ref_vpage[r]]
+                pte = s[base + PV_PTE]
+                if s[base + PV_VMA] == VMA_NONE or pte == 0:
+                    continue
+                mapped = ZERO_REF if pte & PTE_ZERO else (pte >> PTE_SHIFT)
+                if mapped != held:
+                    where = "the zero page" if held == ZERO_REF else f"f{held - 1}"
+                    now = "the zero page" if mapped == ZERO_REF else f"f{mapped - 1}"
+                    return (f"reference {m.refs[r]} holds {where} but {m.procs[p]} now maps "
+                            f"{m.vpages[m.ref_vpage[r]]} to {now}")
+            return None
+
+        return check

@@ -1,0 +1,117 @@
+"""Run a scenario under its policies: one exhaustive exploration per policy, a verdict per
+property, expectations compared, counterexample traces built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import explorer
+from .errors import ScenarioError
+from .model import MMModel
+from .policy import resolve
+from .spec import Scenario
+from .trace import build_trace
+
+HOLDS, VIOLATED, UNKNOWN = "holds", "violated", "unknown"
+
+
+@dataclass
+class PropertyVerdict:
+    name: str
+    verdict: str  # holds | violated | unknown (search bounded and no violation found)
+    depth: int | None = None  # depth of the shortest counterexample
+    reason: str | None = None
+    trace: dict | None = None
+    expected: str | None = None
+
+    @property
+    def unexpected(self) -> bool:
+        return self.expected is not None and self.verdict != self.expected
+
+
+@dataclass
+class PolicyRun:
+    scenario: Scenario
+    policy: str
+    states: int
+    transitions: int
+    depth: int
+    seconds: float
+    rate: float
+    complete: bool
+    bounded_by: str | None
+    copies: int
+    unnecessary_copies: int
+    final_states: int
+    stuck_states: int
+    stuck_trace: dict | None
+    never_started: list[str]
+    verdicts: list[PropertyVerdict] = field(default_factory=list)
+
+    @property
+    def unexpected(self) -> list[PropertyVerdict]:
+        return [v for v in self.verdicts if v.unexpected]
+
+
+def policy_defs(scenario: Scenario, extra_defs=()) -> dict:
+    defs = {d.name: d for d in extra_defs}
+    defs.update({d.name: d for d in scenario.policy_defs})
+    return defs
+
+
+def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=None,
+               depth=None, max_states=None, canonicalize=True, progress=None,
+               with_traces=True) -> PolicyRun:
+    policy = resolve(policy_name, defs or policy_defs(scenario))
+    model = MMModel(scenario, policy, properties)
+    result = explorer.explore(
+        model, max_depth=depth if depth is not None else scenario.depth,
+        max_states=max_states if max_states is not None else scenario.max_states,
+        canonicalize=canonicalize, progress=progress)
+    copies, unnecessary = model.copy_counts(result.label_counts)
+    expected = {(e.policy, e.prop): e.verdict for e in scenario.expect}
+    run = PolicyRun(
+        scenario=scenario, policy=policy_name, states=result.states,
+        transitions=result.transitions, depth=result.max_depth, seconds=result.elapsed,
+        rate=result.states_per_second, complete=result.complete,
+        bounded_by=result.bounded_by, copies=copies, unnecessary_copies=unnecessary,
+        final_states=result.final_states, stuck_states=result.stuck_states,
+        stuck_trace=(build_trace(model, result.stuck_trace.labels, None, "no thread can move")
+                     if result.stuck_trace and with_traces else None),
+        never_started=model.never_started(result.label_counts) if result.complete else [],
+    )
+    for name in model.property_names:
+        cex = result.violations.get(name)
+        if cex is not None:
+            v = PropertyVerdict(name, VIOLATED, cex.depth, cex.reason,
+                                build_trace(model, cex.labels, name, cex.reason)
+                                if with_traces else None)
+        else:
+            v = PropertyVerdict(name, HOLDS if result.complete else UNKNOWN)
+        v.expected = expected.get((policy_name, name))
+        run.verdicts.append(v)
+    return run
+
+
+def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties=None,
+                 depth=None, max_states=None, canonicalize=True, progress=None):
+    """Yield one PolicyRun per policy (the scenario's own list unless `policies`)."""
+    defs = policy_defs(scenario, extra_defs)
+    names = tuple(policies) if policies else scenario.policies
+    for name in names:
+        try:
+            resolve(name, defs)
+        except KeyError:
+            raise ScenarioError(scenario.path, None, f"unknown policy '{name}'") from None
+    for prop in properties or ():
+        if prop not in scenario.properties and prop not in _all_properties():
+            raise ScenarioError(scenario.path, None, f"unknown property '{prop}'")
+    for name in names:
+        yield run_policy(scenario, name, defs=defs, properties=properties, depth=depth,
+                         max_states=max_states, canonicalize=canonicalize, progress=progress)
+
+
+def _all_properties():
+    from .properties import NAMES
+
+    return NAMES
