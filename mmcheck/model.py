@@ -13,7 +13,7 @@ from .ops import OPS
 from .policy import Policy
 from .spec import Scenario
 from .state import (
-    EXITED, FL_AE, FORKING, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, LK_READ, LK_WRITE,
+    EXITED, FL_AE, FL_ALLOC, FORKING, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, LK_READ, LK_WRITE,
     PROC_HAS_PINNED, PROC_STATUS, PROC_WP_SEQ, PTE_D, PTE_SHIFT, PTE_W, PTE_ZERO, PV_IDEAL,
     PV_LEGIT, PV_PTE, PV_VMA, RUNNING, STATUS_NAMES, TH_LOCK, TH_PC, TH_PHASE, UNBORN,
     VMA_NONE, VMA_R, VMA_RW, ZERO_PTE, ZERO_REF, ZERO_VALUE, Layout,
@@ -158,7 +158,7 @@ class MMModel:
                     fb = self.fr[f]
                     s[fb + FR_REF] = 1
                     s[fb + FR_MAP] = 1
-                    s[fb + FR_FLAGS] = FL_AE if self.ae else 0
+                    s[fb + FR_FLAGS] = FL_ALLOC | (FL_AE if self.ae else 0)
                     s[fb + FR_CONTENT] = value
                     s[base + PV_PTE] = ((f + 1) << PTE_SHIFT) | PTE_W | PTE_D
                     s[base + PV_IDEAL] = value
@@ -270,14 +270,16 @@ class MMModel:
         frames = []
         for f in range(self.n_frames):
             fb = self.fr[f]
-            if s[fb + FR_REF] == 0 and s[fb + FR_MAP] == 0:
+            flags = s[fb + FR_FLAGS]
+            if not (flags or s[fb + FR_REF] or s[fb + FR_MAP]):
                 continue
             pins = sum(1 for r in range(len(self.refs))
                        if self.ref_pin[r] and s[self.refix[r]] == f + 1)
             frames.append({
                 "id": self.frame_name(f), "kind": "anon", "ref": s[fb + FR_REF],
                 "map": s[fb + FR_MAP], "pins": pins,
-                "flags": ["AnonExclusive"] if s[fb + FR_FLAGS] & FL_AE else [],
+                "flags": (["AnonExclusive"] if flags & FL_AE else [])
+                + ([] if flags & FL_ALLOC else ["FREED"]),
                 "content": self.value_name(s[fb + FR_CONTENT]),
             })
         refs = []

@@ -54,6 +54,14 @@ _knob("gup_fast_seqcount", (False, True),
       "FOLL_PIN GUP-fast samples mm->write_protect_seq and backs off if fork ran meanwhile",
       {True: "57efa1fe5957 mm/gup: prevent gup_fast from racing with COW during fork (5.11)",
        False: "(before 5.11)"})
+_knob("gup_fast_recheck", (False, True),
+      "GUP-fast takes its reference speculatively (fails on a freed page) and re-checks the PTE",
+      {True: "2667f50e8b81 mm: introduce a general RCU get_user_pages_fast() (x86 switched to it "
+             "in e585513b76f7, 4.13)",
+       False: "x86 gup_pte_range before 4.13: get_page() without re-check, relying on IRQs-off "
+              "to hold off the TLB-flush IPI; wrong where the flush does not IPI (paravirt "
+              "guests: 4.9-stable 'x86/mm/gup: prevent get_page() race with munmap in "
+              "paravirt guest')"})
 _knob("ro_gup_unshare", ("none", "pin_anon", "pin_anon_or_longterm_cow", "mapcount"),
       "gup_must_unshare: which read-only GUP triggers FAULT_FLAG_UNSHARE before taking the reference",
       {"none": "no unsharing (<= 5.18)",
@@ -88,7 +96,8 @@ class Policy:
 
 _ERA1 = dict(wp_reuse="mapcount", anon_exclusive=False, gup_read_breaks_cow=False,
              track_has_pinned=False, fork_pinned="share", gup_fast_seqcount=False,
-             ro_gup_unshare="none", mprotect_writable_if_exclusive=False)
+             ro_gup_unshare="none", mprotect_writable_if_exclusive=False,
+             gup_fast_recheck=True)
 
 
 def _preset(name, description, base, **changes):
@@ -100,6 +109,9 @@ def _preset(name, description, base, **changes):
 
 PRESETS: dict[str, Policy] = {}
 for _p in (
+    _preset("v4.9-pv", "x86 GUP-fast of 4.9 before the stable fix, in a paravirt guest whose "
+                       "TLB flush does not IPI; otherwise the mapcount era", _ERA1,
+            gup_fast_recheck=False),
     _preset("v5.7", "mapcount era: reuse when page_mapcount() == 1 (4.x .. 5.7)", _ERA1),
     _preset("v5.8", "v5.7 + GUP breaks COW even for reads (17839856fd58)", _ERA1,
             gup_read_breaks_cow=True),

@@ -132,4 +132,5 @@ def bind(policy) -> dict:
         track_has_pinned=policy.track_has_pinned,
         gup_fast_seqcount=policy.gup_fast_seqcount,
         mprotect_writable_if_exclusive=policy.mprotect_writable_if_exclusive,
+        gup_fast_recheck=policy.gup_fast_recheck,
     )

@@ -43,6 +43,7 @@ ZERO_PTE = PTE_ZERO
 
 # ---- frame flags
 FL_AE = 1  # PageAnonExclusive
+FL_ALLOC = 2  # allocated (not in the page allocator's free lists)
 
 # ---- references / registers that point at pages
 ZERO_REF = -1  # a reference (or register) on the shared zero page
@@ -106,7 +107,7 @@ class Layout:
 
     # ------------------------------------------------------------------ canonical form
     def frames_in_use(self, s: tuple) -> list[int]:
-        return [f for f in range(self.n_frames) if s[self.fr[f] + FR_REF] != 0]
+        return [f for f in range(self.n_frames) if any(s[self.fr[f]:self.fr[f] + FR_SIZE])]
 
     def canonical(self, s: tuple) -> tuple:
         """Rename frames to a canonical numbering: order of first occurrence in a fixed scan
@@ -135,7 +136,7 @@ class Layout:
         n = self.n_frames
         if len(order) < n:
             fr = self.fr
-            rest = [f for f in range(n) if f not in seen and s[fr[f]] != 0]
+            rest = [f for f in range(n) if f not in seen and any(s[fr[f]:fr[f] + FR_SIZE])]
             if rest:
                 rest.sort(key=lambda f: (self._in_masks(s, f), s[fr[f]:fr[f] + FR_SIZE]))
                 order.extend(rest)

@@ -17,8 +17,8 @@ maybe-pinned page) are rule functions selected once per policy in `mmcheck.rules
 from __future__ import annotations
 
 from .state import (
-    EXITED, FL_AE, FORKING, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, LK_NONE, LK_READ, LK_WRITE,
-    PROC_HAS_PINNED, PROC_STATUS, PROC_WP_SEQ, PTE_D, PTE_SHIFT, PTE_W, PTE_ZERO, PV_IDEAL,
+    EXITED, FL_AE, FL_ALLOC, FORKING, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, LK_NONE, LK_READ, LK_WRITE,
+    PROC_HAS_PINNED, PROC_STATUS, PROC_WP_SEQ, PTE_D, PTE_FLAGS, PTE_SHIFT, PTE_W, PTE_ZERO, PV_IDEAL,
     PV_LEGIT, PV_PTE, PV_VMA, RUNNING, TH_FA, TH_FB, TH_FM, TH_LOCK, TH_PC, TH_PHASE, TH_X, TH_Y,
     VMA_NONE, VMA_R, VMA_RW, ZERO_PTE, ZERO_REF, ZERO_VALUE,
 )
@@ -85,10 +85,10 @@ def _can_write_lock(m, s, t):
 def _alloc(m, l, content, flags):
     """alloc_page + (for anon) __SetPageAnonExclusive: the lowest free frame, ref 1."""
     for f, b in enumerate(m.fr):
-        if l[b + FR_REF] == 0:
+        if not l[b + FR_FLAGS] & FL_ALLOC:
             l[b + FR_REF] = 1
             l[b + FR_MAP] = 0
-            l[b + FR_FLAGS] = flags
+            l[b + FR_FLAGS] = flags | FL_ALLOC
             l[b + FR_CONTENT] = content
             return f
     raise RuntimeError("mmcheck: frame pool exhausted (model bound too small)")
@@ -125,6 +125,14 @@ def _fault_done(m, l, t, op, wrote):
     else:
         l[b + TH_PHASE] = IDLE
         l[b + TH_LOCK] = LK_NONE
+
+
+def _same_pte(pte, fa, flags):
+    """pte_same() against a PTE remembered as (page register, flag bits): registers never
+    hold raw PTE values, so that renaming frames (canonical states) stays exact."""
+    if pte & PTE_FLAGS != flags:
+        return False
+    return fa == ZERO_REF if pte & PTE_ZERO else (pte >> PTE_SHIFT) == fa
 
 
 def _segv(m, s, t):
@@ -235,7 +243,7 @@ def do_wp_page(m, l, t, op, unshare):
         old = ZERO_REF  # the zero page is never reused: wp_page_copy zero-fills
     b = m.th[t]
     l[b + TH_FA] = old
-    l[b + TH_X] = pte
+    l[b + TH_X] = pte & PTE_FLAGS
     l[b + TH_Y] = 1 if unshare else 0
     l[b + TH_PHASE] = WP_COPY_ALLOC
     return ("do_wp_page(unshare) -> wp_page_copy" if unshare
@@ -264,7 +272,7 @@ def wp_page_copy_install(m, s, t, op):
     l = list(s)
     b = m.th[t]
     old, new = l[b + TH_FA], l[b + TH_FB] - 1
-    if l[base + PV_PTE] != l[b + TH_X]:
+    if not _same_pte(l[base + PV_PTE], old, l[b + TH_X]):
         _put(m, l, new, 1)
         l[b + TH_FB] = 0
         if old == ZERO_REF:
@@ -396,16 +404,22 @@ def gup_fast_read_pte(m, s, t, op):
         return "gup_fast: pte not usable, fall back", l
     b = m.th[t]
     l[b + TH_FA] = (pte >> PTE_SHIFT)
-    l[b + TH_X] = pte
+    l[b + TH_X] = pte & PTE_FLAGS
     l[b + TH_PHASE] = GUPF_GRAB
     return "gup_fast: read pte", l
 
 
 def gup_fast_try_grab(m, s, t, op):
-    """try_grab_folio: speculative reference, fails only on a freed page (ref 0)."""
+    """try_grab_folio: speculative reference, fails only on a freed page (ref 0).
+    Before the generic RCU GUP-fast (x86 until e585513b76f7, 4.13) it was a plain
+    get_page() that relied on IRQs-off holding off the TLB-flush IPI, with no re-check."""
     b = m.th[t]
     f = s[b + TH_FA] - 1
     l = list(s)
+    if not m.gup_fast_recheck:
+        l[m.fr[f] + FR_REF] += op.bias
+        l[b + TH_PHASE] = GUPF_END
+        return "gup_fast: get_page", l
     if l[m.fr[f] + FR_REF] == 0:
         _gup_fast_fall_back(m, l, t, 0)
         return "gup_fast: page freed, fall back", l
@@ -421,7 +435,7 @@ def gup_fast_recheck(m, s, t, op):
     b = m.th[t]
     l = list(s)
     pte = l[m.pv[p][v] + PV_PTE]
-    if pte != l[b + TH_X]:
+    if not _same_pte(pte, l[b + TH_FA], l[b + TH_X]):
         _gup_fast_fall_back(m, l, t, op.bias)
         return "gup_fast: pte changed, drop + fall back", l
     if not pte & PTE_W and m.must_unshare(m, l, pte, op):

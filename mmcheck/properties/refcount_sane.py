@@ -2,12 +2,13 @@
 
 page_count = mappings + FOLL_GET refs + GUP_PIN_COUNTING_BIAS * pins + references held by
 threads in the middle of an operation; page_mapcount = PTEs mapping it; a free page is
-referenced by nothing; no counter goes negative.
+referenced by nothing (a reference to a freed page is a use-after-free); no counter goes
+negative.
 """
 
 from __future__ import annotations
 
-from ..state import (FR_FLAGS, FR_CONTENT, FR_MAP, FR_REF, PTE_SHIFT, PTE_SWAP, PTE_ZERO,
+from ..state import (FL_ALLOC, FR_FLAGS, FR_CONTENT, FR_MAP, FR_REF, PTE_SHIFT, PTE_SWAP, PTE_ZERO,
                      PTE_MARKER, PV_PTE, TH_FA, TH_FB, TH_FM, TH_PHASE, TH_X)
 from ..transitions import PHASE_REFS
 from .base import Property, register
@@ -65,13 +66,13 @@ class RefcountSane(Property):
                 ref, mapc = s[fb + FR_REF], s[fb + FR_MAP]
                 if ref < 0 or mapc < 0:
                     return f"f{f} counter underflow: page_count {ref}, mapcount {mapc}"
+                if not s[fb + FR_FLAGS] & FL_ALLOC and (ref or mapc or refs[f]):
+                    return (f"f{f} was freed but is still referenced (use-after-free: "
+                            f"page_count {ref}, {refs[f]} references)")
                 if ref != refs[f]:
-                    return (f"f{f} page_count is {ref} but {refs[f]} references exist"
-                            + (" (freed while referenced)" if ref == 0 else ""))
+                    return f"f{f} page_count is {ref} but {refs[f]} references exist"
                 if mapc != maps[f]:
                     return f"f{f} mapcount is {mapc} but {maps[f]} PTEs map it"
-                if ref == 0 and (s[fb + FR_FLAGS] or s[fb + FR_CONTENT]):
-                    return f"f{f} is free but still carries state"
             return None
 
         return check
