@@ -26,7 +26,10 @@ class PropertyVerdict:
 
     @property
     def unexpected(self) -> bool:
-        return self.expected is not None and self.verdict != self.expected
+        # a bounded search that found nothing is consistent with an expected "holds"
+        if self.expected is None or (self.verdict == UNKNOWN and self.expected == HOLDS):
+            return False
+        return self.verdict != self.expected
 
 
 @dataclass

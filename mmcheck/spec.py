@@ -39,8 +39,25 @@ class Op:
         return default
 
     def describe(self) -> str:
+        """`vmsplice(X, as=pipe)`: the name the user wrote, then the fields that say
+        something (not fixed by an alias, not at their default; the scalar field bare)."""
+        from .ops import OPS
+
         shown = self.written or self.kind
-        parts = [f"{k}={v}" for k, v in self.args if k not in ("threads",)]
+        spec = OPS.get(shown)
+        fixed = dict(spec.fixed) if spec else {}
+        parts = []
+        for key, value in self.args:
+            if key == "threads" or key in fixed:
+                continue
+            f = spec.field(key) if spec else None
+            if f is not None and not f.required and value == f.default:
+                continue
+            if key == "coherent" and value == (self.get("type") == "pin" and bool(self.get("longterm"))):
+                continue
+            if isinstance(value, bool):
+                value = str(value).lower()
+            parts.append(str(value) if spec and key == spec.scalar else f"{key}={value}")
         return f"{shown}({', '.join(parts)})" if parts else shown
 
 

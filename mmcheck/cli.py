@@ -1,0 +1,333 @@
+"""The `mmcheck` command line: run, policies, replay, render (compare lives in compare.py).
+
+Exit codes: 0 when every verdict is as expected (or, without expectations, every property
+holds), 1 on an unexpected verdict or a failed replay, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .errors import ScenarioError
+from .policy import ALIASES, KNOBS, PRESETS, resolve
+
+# piped output (CI logs, files) gets a wide page instead of rich's 80-column default
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+console = Console(highlight=False, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, width=_WIDTH)
+
+
+def _fail(message: str) -> None:
+    err_console.print(message, markup=False)
+    sys.exit(2)
+
+
+def scenario_files(paths) -> list[str]:
+    """Scenario files named on the command line; a directory means every *.yaml below it."""
+    files: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(str(f) for f in path.rglob("*.yaml"))
+            if not found:
+                _fail(f"{p}: no *.yaml scenario files in this directory")
+            files.extend(found)
+        else:
+            files.append(str(path))
+    return files
+
+
+def load_all(paths):
+    from .loader import load_scenario
+
+    scenarios = []
+    for f in scenario_files(paths):
+        try:
+            scenarios.append(load_scenario(f))
+        except ScenarioError as e:
+            _fail(str(e))
+    return scenarios
+
+
+def load_policy_files(files):
+    from .loader import load_policy_file
+
+    defs = []
+    for f in files:
+        try:
+            defs.extend(load_policy_file(f))
+        except ScenarioError as e:
+            _fail(str(e))
+    return tuple(defs)
+
+
+def _verdict_cell(v) -> str:
+    if v.verdict == "violated":
+        text = f"[red]VIOLATED[/red]@{v.depth}"
+    elif v.verdict == "holds":
+        text = "[green]holds[/green]"
+    else:
+        text = "[yellow]holds (bounded)[/yellow]"
+    if v.expected is not None:
+        text += " [green]✓[/green]" if not v.unexpected else f" [bold red]✗ expected {v.expected}[/bold red]"
+    return text
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mmcheck")
+def main():
+    """mmcheck: exhaustive model checking of Linux COW / GUP semantics."""
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--policy", "-p", "policies", multiple=True,
+              help="Policy to run (preset, alias or defined); repeatable. Default: the scenario's list.")
+@click.option("--policy-file", "policy_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="YAML file defining extra policies (define_policies:).")
+@click.option("--property", "properties", multiple=True, help="Check only this property; repeatable.")
+@click.option("--depth", type=click.IntRange(min=1), default=None, help="BFS depth bound.")
+@click.option("--max-states", type=click.IntRange(min=1), default=None, help="Distinct-state bound.")
+@click.option("--out", "out_dir", default="counterexamples", show_default=True,
+              type=click.Path(file_okay=False), help="Where counterexample traces and pictures go.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--render/--no-render", default=True, show_default=True,
+              help="Render each counterexample as SVG (needs Graphviz's dot).")
+@click.option("--trace/--no-trace", "show_traces", default=None,
+              help="Print counterexample traces (default: when running one scenario).")
+@click.option("--no-symmetry", is_flag=True, help="Do not canonicalise states (for checking the reduction).")
+def run(scenarios, policies, policy_files, properties, depth, max_states, out_dir, as_json,
+        render, show_traces, no_symmetry):
+    """Explore every interleaving of SCENARIOS (files or directories) under each policy."""
+    from .properties import NAMES
+    from .runner import run_scenario
+
+    for prop in properties:
+        if prop not in NAMES:
+            _fail(f"--property: unknown property '{prop}' (known: {', '.join(NAMES)})")
+    extra = load_policy_files(policy_files)
+    loaded = load_all(scenarios)
+    if show_traces is None:
+        show_traces = len(loaded) == 1 and not as_json
+    results = []
+    unexpected = 0
+    for sc in loaded:
+        try:
+            runs = list(run_scenario(sc, policies=policies, extra_defs=extra,
+                                     properties=properties or None, depth=depth,
+                                     max_states=max_states, canonicalize=not no_symmetry))
+        except ScenarioError as e:
+            _fail(str(e))
+        for r in runs:
+            unexpected += _count_failures(r)
+            _save_traces(r, out_dir, render)
+        results.append((sc, runs))
+        if not as_json:
+            _print_scenario(sc, runs, show_traces)
+    if as_json:
+        click.echo(json.dumps([_run_json(sc, runs) for sc, runs in results], indent=2))
+    elif len(loaded) > 1:
+        console.print(f"\n{len(loaded)} scenarios, {sum(len(r) for _, r in results)} runs, "
+                      f"{unexpected} unexpected verdict(s)")
+    sys.exit(1 if unexpected else 0)
+
+
+def _count_failures(run) -> int:
+    n = 0
+    for v in run.verdicts:
+        if v.expected is not None:
+            n += v.unexpected
+        elif v.verdict == "violated":
+            n += 1
+    return n
+
+
+def _save_traces(run, out_dir, render):
+    from . import render as rendering
+
+    for v in run.verdicts:
+        if v.trace is None:
+            continue
+        os.makedirs(out_dir, exist_ok=True)
+        base = os.path.join(out_dir, _slug(f"{run.scenario.name}--{run.policy}--{v.name}"))
+        rendering.save_trace(v.trace, base + ".json")
+        v.files = [base + ".json"]
+        if render:
+            try:
+                v.files.append(rendering.render(v.trace, base + ".svg"))
+            except RuntimeError as e:  # no Graphviz: keep the JSON, say why once
+                v.files.append(f"(not rendered: {e})")
+
+
+def _print_scenario(sc, runs, show_traces):
+    from . import render as rendering
+
+    table = Table(title=f"{sc.name}  ({sc.path})", title_justify="left")
+    table.add_column("policy")
+    props = [v.name for v in runs[0].verdicts] if runs else []
+    for p in props:
+        table.add_column(p)
+    table.add_column("states", justify="right")
+    table.add_column("COW (unnecessary)", justify="right")
+    table.add_column("time", justify="right")
+    for r in runs:
+        table.add_row(r.policy, *[_verdict_cell(v) for v in r.verdicts], f"{r.states:,}",
+                      f"{r.copies} ({r.unnecessary_copies})", f"{r.seconds:.2f}s")
+    console.print(table)
+    for r in runs:
+        if not r.complete:
+            console.print(f"[yellow]{r.policy}: search bounded by {r.bounded_by} at depth "
+                          f"{r.depth}; 'holds' means none found within the bound[/yellow]")
+        if r.final_states == 0 and r.complete:
+            console.print(f"[bold yellow]{r.policy}: vacuous: no interleaving completes every "
+                          f"thread's program[/bold yellow]")
+        if r.stuck_states:
+            console.print(f"[yellow]{r.policy}: {r.stuck_states} stuck state(s) (threads "
+                          f"blocked forever); shortest: {len(r.stuck_trace['labels'])} steps"
+                          f"[/yellow]")
+        for op in r.never_started:
+            console.print(f"[yellow]{r.policy}: never enabled: {op}[/yellow]")
+        for v in r.verdicts:
+            if v.trace is None:
+                continue
+            files = ", ".join(getattr(v, "files", []))
+            console.print(f"[red]{r.policy} / {v.name}[/red]: {v.reason}  [dim]{files}[/dim]")
+            if show_traces:
+                console.print(rendering.text_trace(v.trace), markup=False)
+
+
+def _run_json(sc, runs) -> dict:
+    return {
+        "scenario": sc.path, "name": sc.name,
+        "runs": [{
+            "policy": r.policy, "states": r.states, "transitions": r.transitions,
+            "depth": r.depth, "seconds": round(r.seconds, 4), "complete": r.complete,
+            "bounded_by": r.bounded_by, "cow_copies": r.copies,
+            "unnecessary_cow_copies": r.unnecessary_copies, "stuck_states": r.stuck_states,
+            "never_enabled": r.never_started,
+            "verdicts": {v.name: {"verdict": v.verdict, "expected": v.expected,
+                                  "unexpected": v.unexpected, "depth": v.depth,
+                                  "reason": v.reason, "files": getattr(v, "files", [])}
+                         for v in r.verdicts},
+        } for r in runs],
+    }
+
+
+@main.command()
+@click.option("--diff", nargs=2, metavar="A B", default=None, help="Show the knobs that differ between two policies.")
+@click.option("--policy-file", "policy_files", multiple=True, type=click.Path(exists=True, dir_okay=False))
+def policies(diff, policy_files):
+    """Print the knob table of every preset (and of policies defined in --policy-file)."""
+    defs = {d.name: d for d in load_policy_files(policy_files)}
+    if diff:
+        try:
+            a, b = resolve(diff[0], defs), resolve(diff[1], defs)
+        except KeyError as e:
+            _fail(f"--diff: unknown policy {e}")
+        table = Table(title=f"{a.name} -> {b.name}", title_justify="left")
+        for col in ("knob", a.name, b.name, f"source ({b.name})"):
+            table.add_column(col)
+        for knob in KNOBS:
+            va, vb = getattr(a, knob), getattr(b, knob)
+            if va != vb:
+                table.add_row(knob, str(va), str(vb), KNOBS[knob].sources.get(vb, ""))
+        if not table.row_count:
+            console.print(f"{a.name} and {b.name} have the same knobs")
+        else:
+            console.print(table)
+        return
+    names = list(PRESETS) + list(defs)
+    pols = [resolve(n, defs) for n in names]
+    table = Table(title="policies (mmcheck policies --diff A B shows one change with sources)",
+                  title_justify="left")
+    table.add_column("knob")
+    for p in pols:
+        table.add_column(p.name)
+    for knob in KNOBS:
+        table.add_row(knob, *[str(getattr(p, knob)) for p in pols])
+    console.print(table)
+    for p in pols:
+        console.print(f"[bold]{p.name}[/bold]: {p.description}")
+    console.print("aliases: " + ", ".join(f"{a} = {t}" for a, t in ALIASES.items()))
+
+
+@main.command()
+@click.argument("trace_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False),
+              help="Scenario file (default: the path recorded in the trace).")
+@click.option("--policy-file", "policy_files", multiple=True, type=click.Path(exists=True, dir_okay=False))
+def replay(trace_file, scenario_path, policy_files):
+    """Re-execute a saved trace against its scenario and confirm the violation."""
+    from . import render as rendering
+    from .loader import load_scenario
+    from .model import MMModel
+    from .runner import policy_defs
+    from .trace import ReplayError, check_trace
+
+    try:
+        trace = rendering.load_trace(trace_file)
+    except (ValueError, OSError) as e:
+        _fail(f"{trace_file}: {e}")
+    path = scenario_path or trace.get("scenario")
+    if not path or not os.path.exists(path):
+        _fail(f"{trace_file}: scenario '{path}' not found (give it with --scenario)")
+    try:
+        sc = load_scenario(path)
+    except ScenarioError as e:
+        _fail(str(e))
+    defs = policy_defs(sc, load_policy_files(policy_files))
+    pol = trace.get("policy", {})
+    try:
+        policy = resolve(pol.get("name"), defs)
+    except KeyError:
+        _fail(f"{trace_file}: unknown policy '{pol.get('name')}'")
+    if pol.get("knobs") and dict(policy.knobs) != pol["knobs"]:
+        console.print(f"[yellow]note: policy {policy.name}'s knobs changed since the trace "
+                      f"was saved[/yellow]")
+    model = MMModel(sc, policy)
+    try:
+        confirmed, reason = check_trace(model, trace)
+    except ReplayError as e:
+        console.print(f"[red]replay failed[/red]: {e}")
+        sys.exit(1)
+    if confirmed:
+        console.print(f"[green]confirmed[/green]: {trace.get('property')} violated after "
+                      f"{len(trace['labels'])} steps: {reason}")
+        sys.exit(0)
+    console.print(f"[red]not confirmed[/red]: {reason}")
+    sys.exit(1)
+
+
+@main.command(name="render")
+@click.argument("trace_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, help="Output file: .svg, .png or .dot.")
+def render_cmd(trace_file, output):
+    """Draw a saved trace with Graphviz."""
+    from . import render as rendering
+
+    if Path(output).suffix.lower() not in (".svg", ".png", ".dot"):
+        _fail(f"-o {output}: the file must end in .svg, .png or .dot")
+    try:
+        trace = rendering.load_trace(trace_file)
+    except (ValueError, OSError) as e:
+        _fail(f"{trace_file}: {e}")
+    try:
+        written = rendering.render(trace, output)
+    except RuntimeError as e:
+        _fail(str(e))
+    console.print(f"wrote {written}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
