@@ -21,11 +21,11 @@ from .policy import ALIASES, KNOBS, PRESETS, resolve
 # piped output (CI logs, files) gets a wide page instead of rich's 80-column default
 _WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
 console = Console(highlight=False, width=_WIDTH)
-err_console = Console(stderr=True, highlight=False, width=_WIDTH)
 
 
 def _fail(message: str) -> None:
-    err_console.print(message, markup=False)
+    """Bad input: one line on stderr, exit status 2."""
+    click.echo(message, err=True)
     sys.exit(2)
 
 
@@ -278,7 +278,7 @@ def replay(trace_file, scenario_path, policy_files):
     try:
         trace = rendering.load_trace(trace_file)
     except (ValueError, OSError) as e:
-        _fail(f"{trace_file}: {e}")
+        _fail(str(e))
     path = scenario_path or trace.get("scenario")
     if not path or not os.path.exists(path):
         _fail(f"{trace_file}: scenario '{path}' not found (give it with --scenario)")
@@ -321,7 +321,7 @@ def render_cmd(trace_file, output):
     try:
         trace = rendering.load_trace(trace_file)
     except (ValueError, OSError) as e:
-        _fail(f"{trace_file}: {e}")
+        _fail(str(e))
     try:
         written = rendering.render(trace, output)
     except RuntimeError as e:

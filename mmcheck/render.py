@@ -69,6 +69,8 @@ def load_trace(path: str | os.PathLike) -> dict:
             trace = json.load(fh)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not valid JSON (not UTF-8 text)") from None
     return _check_trace(trace, path)
 
 
@@ -461,6 +463,13 @@ def _wrap(text: str, width: int) -> str:
         '<BR ALIGN="LEFT"/>' if len(lines) > 1 else "")
 
 
+def _wrap_left(text: str, width: int) -> str:
+    """Like `_wrap`, every line (including the last) left-aligned."""
+    lines = textwrap.wrap(str(text), width=width, break_long_words=False,
+                          break_on_hyphens=False) or [""]
+    return "".join(esc(line) + '<BR ALIGN="LEFT"/>' for line in lines)
+
+
 def cell_id(state: int, path: Path) -> str:
     """The ID attribute of a value cell (appears in the DOT text and SVG element ids)."""
     return f"s{state}:" + "/".join(str(p) for p in path)
@@ -476,7 +485,7 @@ class _Node:
 
     def td(self, path: Path | None, text: object = None, *, align: str = "LEFT",
            muted: bool = False, bold: bool = False, span: int = 1, bg: str | None = None,
-           strike: bool = False) -> str:
+           strike: bool = False, prefix: str = "") -> str:
         if text is None:
             text = self.cells.get(path, MISSING) if path is not None else ""
         body = esc(text)
@@ -486,6 +495,8 @@ class _Node:
             body = f"<S>{body}</S>"
         if muted:
             body = f'<FONT COLOR="{MUTED}">{body}</FONT>'
+        if prefix:
+            body = f'<FONT COLOR="{MUTED}">{esc(prefix)}</FONT>{body}'
         attrs = [f'ALIGN="{align}"']
         if span > 1:
             attrs.append(f'COLSPAN="{span}"')
@@ -505,7 +516,8 @@ class _Node:
 
     @staticmethod
     def table(rows: list[str], border: int = 0) -> str:
-        return (f'<TABLE BORDER="{border}" CELLBORDER="1" CELLSPACING="0" CELLPADDING="2">'
+        return (f'<TABLE BORDER="{border}" CELLBORDER="1" CELLSPACING="0" CELLPADDING="2" '
+                'COLOR="black">'
                 + "".join(rows) + "</TABLE>")
 
 
@@ -554,10 +566,11 @@ def _process_block(node: _Node, proc: dict, dim: bool) -> str:
             rows.append("<TR>" + "".join(row) + "</TR>")
         parts.append(node.table(rows))
 
-    legit = node.td(base + ("legit",), muted=True)
-    parts.append(node.table([f'<TR>{node.td(None, "legit", muted=True)}{legit}</TR>']))
+    legit = node.td(base + ("legit",), muted=dim, prefix="legit: ")
+    parts.append(node.table([f"<TR>{legit}</TR>"]))
     inner = "".join(f'<TR><TD ALIGN="LEFT" BORDER="0">{p}</TD></TR>' for p in parts)
-    return f'<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">{inner}</TABLE>'
+    return ('<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1" COLOR="black">'
+            f"{inner}</TABLE>")
 
 
 def _frames_block(node: _Node, frames: list[dict], new: set[str], freed: list[str]) -> str:
@@ -604,8 +617,12 @@ def state_label(trace: dict, i: int, *, compact: bool = True, violating: bool = 
     sub = ("initial state" if i == 0 else
            f"{step.get('thread') or ''} {step.get('action') or ''}".strip()
            + (f"  [{step['op']}]" if step.get("op") else ""))
-    rows = [f'<TR><TD ALIGN="LEFT" BGCOLOR="{HEADER_BG}"><B>{esc(title)}</B>'
-            f'<BR ALIGN="LEFT"/>{esc(sub)}<BR ALIGN="LEFT"/></TD></TR>']
+    header = f'<B>{esc(title)}</B><BR ALIGN="LEFT"/>{esc(sub)}<BR ALIGN="LEFT"/>'
+    if step.get("kernel"):
+        header += f'<FONT POINT-SIZE="9" COLOR="#555555">{_wrap(step["kernel"], 72)}</FONT>'
+        if not header.endswith('<BR ALIGN="LEFT"/></FONT>'):
+            header += '<BR ALIGN="LEFT"/>'
+    rows = [f'<TR><TD ALIGN="LEFT" BGCOLOR="{HEADER_BG}">{header}</TD></TR>']
     if violating:
         rows.append(f'<TR><TD ALIGN="LEFT" BGCOLOR="{BAD}"><FONT COLOR="white"><B>'
                     f'VIOLATED: {esc(trace.get("property") or "property")}</B>'
@@ -646,7 +663,8 @@ def _edge_label(step: dict) -> str:
     if step.get("kernel"):
         kernel = str(step["kernel"])
         func = kernel.split(":", 1)[0].strip() if ":" in kernel else kernel
-        label += f'<BR/><FONT POINT-SIZE="9">{_wrap(func, 28)}</FONT>'
+        if func != step.get("action"):
+            label += f'<BR/><FONT POINT-SIZE="9">{_wrap(func, 28)}</FONT>'
     return label
 
 
@@ -669,16 +687,19 @@ def trace_to_dot(trace: dict, *, compact: bool = True, layout: str = "grid",
     violating = bool(trace.get("reason"))
     name, knobs = _policy_name(trace)
     scenario = trace.get("scenario_name") or trace.get("scenario") or "?"
-    title = f"<B>{esc(scenario)}</B>  policy {esc(name)}"
+    L = '<BR ALIGN="LEFT"/>'
+    title = f"<B>{esc(scenario)}</B>   policy {esc(name)}"
     if trace.get("property"):
-        title += f"  property {esc(trace['property'])}"
+        title += f"   property {esc(trace['property'])}"
         if violating:
-            title += f'  <FONT COLOR="{BAD}"><B>VIOLATED</B></FONT>'
-    title += f'<BR/><FONT POINT-SIZE="10">{_wrap(knobs, 140)}</FONT>' if knobs else ""
+            title += f'   <FONT COLOR="{BAD}"><B>VIOLATED</B></FONT>'
+    title += L
+    if knobs:
+        title += f'<FONT POINT-SIZE="10">{_wrap_left(knobs, 150)}</FONT>'
     if violating:
-        title += f'<BR/><FONT COLOR="{BAD}">{esc(trace["reason"])}</FONT>'
-    title += (f'<BR/><FONT POINT-SIZE="9" COLOR="{MUTED}">yellow: changed by the step into '
-              "the state</FONT>")
+        title += f'<FONT COLOR="{BAD}">{esc(trace["reason"])}</FONT>{L}'
+    title += (f'<FONT POINT-SIZE="9" COLOR="{MUTED}">yellow: changed by the step into '
+              f"the state</FONT>{L} ")
 
     out = ["digraph trace {",
            f'  rankdir={"LR" if layout == "LR" else "TB"};',
