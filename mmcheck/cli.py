@@ -309,6 +309,38 @@ def replay(trace_file, scenario_path, policy_files):
     sys.exit(1)
 
 
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--policy", "-p", "policies", multiple=True, help="Columns (default: each scenario's policies).")
+@click.option("--update", "update_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Rewrite the table between the verdict markers of this file; repeatable.")
+@click.option("--check", is_flag=True, help="With --update: exit 1 if a file is out of date instead of writing it.")
+def table(scenarios, policies, update_files, check):
+    """Markdown matrix of verdicts: scenarios x policies (LEAK / INCOH / LOST / REFCOUNT / ok)."""
+    from .verdict_table import markdown, splice, verdict_rows
+
+    rows, columns = verdict_rows(load_all(scenarios), policies or None)
+    text = markdown(rows, columns)
+    if not update_files:
+        click.echo(text, nl=False)
+    stale = []
+    for f in update_files:
+        old = Path(f).read_text()
+        try:
+            new = splice(old, text)
+        except ValueError as e:
+            _fail(f"{f}: {e}")
+        if new != old:
+            stale.append(f)
+            if not check:
+                Path(f).write_text(new)
+    if check and stale:
+        click.echo("out of date: " + ", ".join(stale) + " (run mmcheck table ... --update)", err=True)
+        sys.exit(1)
+    if any(bad for _, cells in rows for _, bad in cells.values()):
+        sys.exit(1)
+
+
 @main.command(name="render")
 @click.argument("trace_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, help="Output file: .svg, .png or .dot.")

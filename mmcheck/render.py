@@ -455,14 +455,6 @@ def esc(text: object) -> str:
     return s.replace('"', "&quot;").replace("'", "&#39;")
 
 
-def _wrap(text: str, width: int) -> str:
-    """Escaped text with <BR/> line breaks at about `width` characters."""
-    lines = textwrap.wrap(str(text), width=width, break_long_words=False,
-                          break_on_hyphens=False) or [""]
-    return '<BR ALIGN="LEFT"/>'.join(esc(line) for line in lines) + (
-        '<BR ALIGN="LEFT"/>' if len(lines) > 1 else "")
-
-
 def _wrap_left(text: str, width: int) -> str:
     """Like `_wrap`, every line (including the last) left-aligned."""
     lines = textwrap.wrap(str(text), width=width, break_long_words=False,
@@ -619,14 +611,12 @@ def state_label(trace: dict, i: int, *, compact: bool = True, violating: bool = 
            + (f"  [{step['op']}]" if step.get("op") else ""))
     header = f'<B>{esc(title)}</B><BR ALIGN="LEFT"/>{esc(sub)}<BR ALIGN="LEFT"/>'
     if step.get("kernel"):
-        header += f'<FONT POINT-SIZE="9" COLOR="#555555">{_wrap(step["kernel"], 72)}</FONT>'
-        if not header.endswith('<BR ALIGN="LEFT"/></FONT>'):
-            header += '<BR ALIGN="LEFT"/>'
+        header += f'<FONT POINT-SIZE="9" COLOR="#555555">{_wrap_left(step["kernel"], 72)}</FONT>'
     rows = [f'<TR><TD ALIGN="LEFT" BGCOLOR="{HEADER_BG}">{header}</TD></TR>']
     if violating:
         rows.append(f'<TR><TD ALIGN="LEFT" BGCOLOR="{BAD}"><FONT COLOR="white"><B>'
                     f'VIOLATED: {esc(trace.get("property") or "property")}</B>'
-                    f'<BR ALIGN="LEFT"/>{_wrap(trace.get("reason") or "", 60)}'
+                    f'<BR ALIGN="LEFT"/>{_wrap_left(trace.get("reason") or "", 60)}'
                     "</FONT></TD></TR>")
 
     for proc in snap.get("processes") or []:
@@ -658,18 +648,19 @@ def state_label(trace: dict, i: int, *, compact: bool = True, violating: bool = 
 
 
 def _edge_label(step: dict) -> str:
+    """`N: thread action` in bold, then the kernel function (the kernel text up to its first
+    ':'), at most two short lines: the node header shows the full kernel text."""
     head = f"{step.get('index', '?')}: {step.get('thread') or ''} {step.get('action') or ''}"
     label = f"<B>{esc(head.strip())}</B>"
-    if step.get("kernel"):
-        kernel = str(step["kernel"])
-        func = kernel.split(":", 1)[0].strip() if ":" in kernel else kernel
-        if func != step.get("action"):
-            label += f'<BR/><FONT POINT-SIZE="9">{_wrap(func, 28)}</FONT>'
+    kernel = str(step.get("kernel") or "")
+    func = kernel.split(":", 1)[0].strip()
+    if func and func != step.get("action"):
+        lines = textwrap.wrap(func, width=32, break_long_words=False, break_on_hyphens=False)
+        if len(lines) > 2:
+            lines = lines[:2]
+            lines[1] += " …"
+        label += '<BR/><FONT POINT-SIZE="9">' + "<BR/>".join(esc(x) for x in lines) + "</FONT>"
     return label
-
-
-def _dot_str(s: str) -> str:
-    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def trace_to_dot(trace: dict, *, compact: bool = True, layout: str = "grid",

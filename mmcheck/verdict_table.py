@@ -1,0 +1,50 @@
+"""The scenario x policy verdict matrix (docs/verdicts.md, README), generated, never typed.
+
+Each cell lists the properties violated under that policy, in the reference's outcome-table
+vocabulary: LEAK (no-leak: missed COW), INCOH (pin-coherent: wrong COW), LOST
+(no-lost-write), REFCOUNT (refcount-sane); `ok` when every property holds.  A cell whose
+verdicts differ from the scenario's expectations is marked with `!`.
+"""
+
+from __future__ import annotations
+
+from .runner import run_scenario
+
+SHORT = {"no-leak": "LEAK", "pin-coherent": "INCOH", "no-lost-write": "LOST",
+         "refcount-sane": "REFCOUNT", "exclusive-sane": "EXCL"}
+START, END = "<!-- verdicts:start -->", "<!-- verdicts:end -->"
+
+
+def verdict_rows(scenarios, policies=None):
+    """[(scenario, {policy: (cell text, unexpected?)})] and the policy column order."""
+    rows, columns = [], []
+    for sc in scenarios:
+        cells = {}
+        for run in run_scenario(sc, policies=policies):
+            if run.policy not in columns:
+                columns.append(run.policy)
+            bad = [SHORT.get(v.name, v.name) for v in run.verdicts if v.verdict == "violated"]
+            cells[run.policy] = (" ".join(bad) or "ok", bool(run.unexpected))
+        rows.append((sc, cells))
+    return rows, columns
+
+
+def markdown(rows, columns) -> str:
+    out = ["| scenario | " + " | ".join(columns) + " |",
+           "|---|" + "---|" * len(columns)]
+    for sc, cells in rows:
+        line = [f"`{sc.name}`"]
+        for c in columns:
+            text, bad = cells.get(c, ("", False))
+            line.append(f"{text}{' !' if bad else ''}")
+        out.append("| " + " | ".join(line) + " |")
+    return "\n".join(out) + "\n"
+
+
+def splice(document: str, table: str) -> str:
+    """Replace the text between the verdict markers of `document` with `table`."""
+    if START not in document or END not in document:
+        raise ValueError(f"the file has no {START} ... {END} markers")
+    head, rest = document.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{table}{END}{tail}"
