@@ -250,8 +250,9 @@ def flatten(snapshot: dict) -> dict[Path, str]:
 
 
 def changed_cells(before: dict | None, after: dict) -> set[Path]:
-    """Cell paths of `after` whose value differs from `before` (all of them if `before` is
-    None is *not* the convention: with no previous state nothing counts as changed)."""
+    """Cell paths of `after` whose value differs from `before` (or is new); these are the
+    cells `trace_to_dot` highlights.  With no previous state (`before` None) nothing
+    counts as changed."""
     if before is None:
         return set()
     old, new = flatten(before), flatten(after)
