@@ -48,11 +48,17 @@ class MMModel:
         self._compile_programs(scenario)
         P, V, T, R = len(self.procs), len(self.vpages), len(self.threads), len(self.refs)
         self.n_vpages = V
-        self.n_frames = P * V + R + 2 * T
+        # frames alive at once: each process maps at most one per vpage, a reference may
+        # keep one nobody maps, and a thread inside an operation holds at most one page
+        # that is neither mapped nor referenced (wp_page_copy's new or old page, a zap)
+        self.n_frames = P * V + R + T
         self.L = Layout(P, V, T, self.n_frames, R)
         L = self.L
         self.proc, self.pv, self.th, self.fr, self.refix = L.proc, L.pv, L.th, L.fr, L.ref
+        self.canonical = L.canonical  # bound directly: the explorer calls it per successor
         self._status_ix = [self.proc[self.t_proc[t]] + PROC_STATUS for t in range(T)]
+        self._thread_table = [(t, self.th[t], self.t_len[t], self._status_ix[t], self.programs[t])
+                              for t in range(T)]
         self.property_names = tuple(properties or scenario.properties)
         self._checks = [(name, props.REGISTRY[name]().compile(self))
                         for name in self.property_names]
@@ -171,17 +177,17 @@ class MMModel:
 
     def successors(self, s):
         out = []
-        th, tlen, progs, status_ix = self.th, self.t_len, self.programs, self._status_ix
-        for t in range(len(th)):
-            b = th[t]
+        append = out.append
+        phase_step = PHASE_STEP
+        for t, b, length, status_ix, prog in self._thread_table:
             pc = s[b]
-            if pc >= tlen[t] or s[status_ix[t]] != RUNNING:
+            if pc >= length or s[status_ix] != RUNNING:
                 continue
             phase = s[b + 1]
-            op = progs[t][pc]
-            r = PHASE_STEP[phase](self, s, t, op) if phase else op.start(self, s, t, op)
+            op = prog[pc]
+            r = phase_step[phase](self, s, t, op) if phase else op.start(self, s, t, op)
             if r is not None:
-                out.append(((t, pc, r[0]), tuple(r[1])))
+                append(((t, pc, r[0]), tuple(r[1])))
         return out
 
     def canonical(self, s):

@@ -19,6 +19,7 @@ differ only by a renaming of frames are the same state (`Layout.canonical`).
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 # ---- process status
@@ -64,6 +65,20 @@ FR_SIZE = 4
 ZERO_VALUE = 0  # value id of "zeroes"; always legitimate
 
 
+_MISSING = object()
+_ORDER_CACHE_LIMIT = 1 << 20
+
+
+def _getter(slots):
+    """A C-level `state -> tuple of these fields` (always a tuple, even for 0 or 1 slot)."""
+    if not slots:
+        return lambda s: ()
+    if len(slots) == 1:
+        i = slots[0]
+        return lambda s: (s[i],)
+    return operator.itemgetter(*slots)
+
+
 def pte_frame(pte: int) -> int:
     """Frame index mapped by a present, non-zero-page PTE; -1 otherwise."""
     if pte == 0 or pte & (PTE_ZERO | PTE_SWAP | PTE_MARKER):
@@ -104,6 +119,14 @@ class Layout:
         self._pte_slots = [b + PV_PTE for row in self.pv for b in row]
         self._reg_slots = [b + TH_FA for b in self.th] + [b + TH_FB for b in self.th]
         self._mask_slots = [b + TH_FM for b in self.th]
+        self._get_ptes = _getter(self._pte_slots)
+        self._identity = [list(range(k)) for k in range(F + 1)]
+        self._ptr_slots = self.ref + self._reg_slots
+        self._get_refs = _getter(self.ref)
+        self._get_regs = _getter(self._reg_slots)
+        self._signature = _getter(self._pte_slots + self.ref + self._reg_slots
+                                  + self._mask_slots + [b + FR_REF for b in self.fr])
+        self._orders: dict = {}
 
     # ------------------------------------------------------------------ canonical form
     def frames_in_use(self, s: tuple) -> list[int]:
@@ -113,42 +136,61 @@ class Layout:
         """Rename frames to a canonical numbering: order of first occurrence in a fixed scan
         of page tables, references and thread registers; frames reachable only through an
         exit's pending-put mask, or from nowhere (a refcount bug), follow, sorted by their
-        own fields.  The result is the same for every state of a renaming orbit."""
-        order: list[int] = []
-        seen = set()
-        for i in self._pte_slots:
-            pte = s[i]
-            if pte and not pte & (PTE_ZERO | PTE_SWAP | PTE_MARKER):
-                f = (pte >> PTE_SHIFT) - 1
-                if f not in seen:
-                    seen.add(f)
-                    order.append(f)
-        for i in self.ref:
-            v = s[i]
-            if v > 0 and (v - 1) not in seen:
-                seen.add(v - 1)
-                order.append(v - 1)
-        for i in self._reg_slots:
-            v = s[i]
-            if v > 0 and (v - 1) not in seen:
-                seen.add(v - 1)
-                order.append(v - 1)
-        n = self.n_frames
-        if len(order) < n:
+        own fields.  The result is the same for every state of a renaming orbit.
+
+        The renaming depends only on the page pointers and page counts (when every frame in
+        use is pointed at), so it is memoised on those fields."""
+        key = self._signature(s)
+        plan = self._orders.get(key, _MISSING)
+        if plan is _MISSING:
+            order, cacheable = self._renaming(s)
+            plan = None if order is None else self._plan(order)
+            if cacheable:
+                if len(self._orders) >= _ORDER_CACHE_LIMIT:
+                    self._orders.clear()
+                self._orders[key] = plan
+        return s if plan is None else self._apply(s, plan)
+
+    def _renaming(self, s: tuple):
+        """(frame order, or None if s is already canonical; whether the answer depends on
+        nothing but the signature fields)."""
+        pos: dict[int, int] = {}
+        add = pos.setdefault
+        special = PTE_ZERO | PTE_SWAP | PTE_MARKER
+        for pte in self._get_ptes(s):
+            if pte and not pte & special:
+                add((pte >> PTE_SHIFT) - 1, len(pos))
+        for v in self._get_refs(s):
+            if v > 0:
+                add(v - 1, len(pos))
+        for v in self._get_regs(s):
+            if v > 0:
+                add(v - 1, len(pos))
+        k = len(pos)
+        # a frame is in use iff its page_count is not 0 (flags are cleared when it drops to
+        # 0 and set only with a count), so one C-level count says whether all were found
+        refs = s[self.fr_base + FR_REF:self.ref_base:FR_SIZE]
+        found = k
+        for f in pos:
+            if not refs[f]:
+                found -= 1  # a register still pointing at a freed frame
+        cacheable = True
+        if found < self.n_frames - refs.count(0):
+            # frames nobody points at (only through an exit's mask, or leaked): their order
+            # depends on their contents, so this renaming is not memoised
+            rest = [f for f in range(self.n_frames) if refs[f] and f not in pos]
             fr = self.fr
-            rest = [f for f in range(n) if f not in seen and any(s[fr[f]:fr[f] + FR_SIZE])]
-            if rest:
-                rest.sort(key=lambda f: (self._in_masks(s, f), s[fr[f]:fr[f] + FR_SIZE]))
-                order.extend(rest)
-                seen.update(rest)
-            if len(order) < n:
-                order.extend(f for f in range(n) if f not in seen)
-        for new, old in enumerate(order):
-            if new != old:
-                break
-        else:
-            return s
-        return self.permute(s, order)
+            rest.sort(key=lambda f: (self._in_masks(s, f), s[fr[f]:fr[f] + FR_SIZE]))
+            for f in rest:
+                pos[f] = len(pos)
+            k = len(pos)
+            cacheable = False
+        order = list(pos)
+        if order == self._identity[k] and not any(refs[k:]):
+            return None, cacheable
+        if k < self.n_frames:
+            order.extend(f for f in range(self.n_frames) if f not in pos)
+        return order, cacheable
 
     def _in_masks(self, s: tuple, f: int) -> tuple:
         bit = 1 << f
@@ -156,18 +198,26 @@ class Layout:
 
     def permute(self, s: tuple, order: list[int]) -> tuple:
         """The state with frame `order[k]` renamed to `k` (order is a permutation)."""
+        return self._apply(s, self._plan(order))
+
+    def _plan(self, order: list[int]):
+        """Precomputed renaming: old frame -> new frame, and a getter that assembles the
+        frames section in the new order in one C-level call."""
         new_of = [0] * self.n_frames
         for new, old in enumerate(order):
             new_of[old] = new
+        fields = [self.fr[old] + i for old in order for i in range(FR_SIZE)]
+        return new_of, _getter(fields)
+
+    def _apply(self, s: tuple, plan) -> tuple:
+        new_of, frames = plan
         out = list(s)
+        special = PTE_ZERO | PTE_SWAP | PTE_MARKER
         for i in self._pte_slots:
             pte = s[i]
-            if pte and not pte & (PTE_ZERO | PTE_SWAP | PTE_MARKER):
+            if pte and not pte & special:
                 out[i] = ((new_of[(pte >> PTE_SHIFT) - 1] + 1) << PTE_SHIFT) | (pte & PTE_FLAGS)
-        for i in self.ref:
-            if s[i] > 0:
-                out[i] = new_of[s[i] - 1] + 1
-        for i in self._reg_slots:
+        for i in self._ptr_slots:
             if s[i] > 0:
                 out[i] = new_of[s[i] - 1] + 1
         for i in self._mask_slots:
@@ -178,7 +228,5 @@ class Layout:
                     if m >> old & 1:
                         nm |= 1 << new_of[old]
                 out[i] = nm
-        fr = self.fr
-        for new, old in enumerate(order):
-            out[fr[new]:fr[new] + FR_SIZE] = s[fr[old]:fr[old] + FR_SIZE]
+        out[self.fr_base:self.ref_base] = frames(s)
         return tuple(out)

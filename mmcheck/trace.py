@@ -36,8 +36,12 @@ def replay(model: MMModel, labels) -> list[tuple]:
 
 
 def build_trace(model: MMModel, labels, prop: str | None, reason: str | None) -> dict:
-    """The trace document for the execution `labels` of `model`."""
+    """The trace document for the execution `labels` of `model`.  The reason is recomputed
+    on the replayed final state, whose frame names are the ones the trace shows."""
     states = replay(model, labels)
+    if prop is not None:
+        check = dict(model.invariants()).get(prop)
+        reason = (check(states[-1]) if check else None) or reason
     steps = [{"index": 0, "thread": None, "action": "initial", "op": None, "kernel": None,
               "state": model.snapshot(states[0])}]
     for i, (label, state) in enumerate(zip(labels, states[1:]), start=1):

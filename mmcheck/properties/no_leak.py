@@ -21,29 +21,32 @@ class NoLeak(Property):
     catches = "missed COW (e.g. CVE-2020-29374)"
 
     def compile(self, m):
-        procs = range(len(m.procs))
-        vpages = range(m.n_vpages)
-        refs_of = [[r for r in range(len(m.refs)) if m.ref_owner[r] == p] for p in procs]
+        # per process: status field, per vpage (pte, legit) fields, per owned reference
+        # (reference field, legit field of its vpage)
+        table = [(m.proc[p] + PROC_STATUS, p,
+                  [(v, m.pv[p][v] + PV_PTE, m.pv[p][v] + PV_LEGIT) for v in range(m.n_vpages)],
+                  [(r, m.refix[r], m.pv[p][m.ref_vpage[r]] + PV_LEGIT)
+                   for r in range(len(m.refs)) if m.ref_owner[r] == p])
+                 for p in range(len(m.procs))]
+        content = [b + FR_CONTENT for b in m.fr]
 
         def check(s):
-            for p in procs:
-                if s[m.proc[p] + PROC_STATUS] != RUNNING:
+            for status_ix, p, pages, refs in table:
+                if s[status_ix] != RUNNING:
                     continue
-                for v in vpages:
-                    base = m.pv[p][v]
-                    pte = s[base + PV_PTE]
+                for v, pte_ix, legit_ix in pages:
+                    pte = s[pte_ix]
                     if pte and not pte & PTE_ZERO:
-                        value = s[m.fr[(pte >> PTE_SHIFT) - 1] + FR_CONTENT]
-                        if not s[base + PV_LEGIT] >> value & 1:
+                        value = s[content[(pte >> PTE_SHIFT) - 1]]
+                        if not s[legit_ix] >> value & 1:
                             return (f"{m.procs[p]} can observe {m.value_name(value)} at "
                                     f"{m.vpages[v]} through its page table, but that is not "
                                     f"its data")
-                for r in refs_of[p]:
-                    held = s[m.refix[r]]
+                for r, ref_ix, legit_ix in refs:
+                    held = s[ref_ix]
                     if held > 0:
-                        value = s[m.fr[held - 1] + FR_CONTENT]
-                        legit = s[m.pv[p][m.ref_vpage[r]] + PV_LEGIT]
-                        if not legit >> value & 1:
+                        value = s[content[held - 1]]
+                        if not s[legit_ix] >> value & 1:
                             return (f"{m.procs[p]} can observe {m.value_name(value)} through "
                                     f"reference {m.refs[r]}, but that is not its data")
             return None

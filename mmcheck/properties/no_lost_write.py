@@ -16,24 +16,26 @@ class NoLostWrite(Property):
     catches = "lost write (e.g. DMA into a page COW replaced)"
 
     def compile(self, m):
-        procs = range(len(m.procs))
-        vpages = range(m.n_vpages)
+        # per process: its status field and, per vpage, (vma, pte, ideal) field indexes
+        table = [(m.proc[p] + PROC_STATUS, p,
+                  [(v, m.pv[p][v] + PV_VMA, m.pv[p][v] + PV_PTE, m.pv[p][v] + PV_IDEAL)
+                   for v in range(m.n_vpages)])
+                 for p in range(len(m.procs))]
+        content = [b + FR_CONTENT for b in m.fr]
 
         def check(s):
-            for p in procs:
-                if s[m.proc[p] + PROC_STATUS] != RUNNING:
+            for status_ix, p, pages in table:
+                if s[status_ix] != RUNNING:
                     continue
-                for v in vpages:
-                    base = m.pv[p][v]
-                    if s[base + PV_VMA] == VMA_NONE:
+                for v, vma_ix, pte_ix, ideal_ix in pages:
+                    if s[vma_ix] == VMA_NONE:
                         continue
-                    pte = s[base + PV_PTE]
+                    pte = s[pte_ix]
                     seen = (ZERO_VALUE if pte == 0 or pte & PTE_ZERO
-                            else s[m.fr[(pte >> PTE_SHIFT) - 1] + FR_CONTENT])
-                    ideal = s[base + PV_IDEAL]
-                    if seen != ideal:
+                            else s[content[(pte >> PTE_SHIFT) - 1]])
+                    if seen != s[ideal_ix]:
                         return (f"{m.procs[p]} reads {m.value_name(seen)} at {m.vpages[v]} but "
-                                f"its latest data there is {m.value_name(ideal)}")
+                                f"its latest data there is {m.value_name(s[ideal_ix])}")
             return None
 
         return check

@@ -8,8 +8,8 @@ negative.
 
 from __future__ import annotations
 
-from ..state import (FL_ALLOC, FR_FLAGS, FR_CONTENT, FR_MAP, FR_REF, PTE_SHIFT, PTE_SWAP, PTE_ZERO,
-                     PTE_MARKER, PV_PTE, TH_FA, TH_FB, TH_FM, TH_PHASE, TH_X)
+from ..state import (FL_ALLOC, FR_FLAGS, FR_MAP, FR_REF, PTE_MARKER, PTE_SHIFT, PTE_SWAP,
+                     PTE_ZERO, PV_PTE, TH_FA, TH_FB, TH_FM, TH_PHASE, TH_X, _getter)
 from ..transitions import PHASE_REFS
 from .base import Property, register
 
@@ -23,56 +23,82 @@ class RefcountSane(Property):
 
     def compile(self, m):
         F = m.n_frames
-        pte_slots = [m.pv[p][v] + 1 for p in range(len(m.procs)) for v in range(m.n_vpages)]
+        L = m.L
         skip = PTE_ZERO | PTE_SWAP | PTE_MARKER
+        get_ptes = _getter([m.pv[p][v] + PV_PTE for p in range(len(m.procs))
+                            for v in range(m.n_vpages)])
+        get_refs = _getter(m.refix)
+        get_phases = _getter([b + TH_PHASE for b in m.th])
+        biases = m.ref_bias
+        ref_slice = slice(L.fr_base + FR_REF, L.ref_base, 4)
+        map_slice = slice(L.fr_base + FR_MAP, L.ref_base, 4)
+        flag_slice = slice(L.fr_base + FR_FLAGS, L.ref_base, 4)
 
-        def check(s):
+        def expected(s):
             maps = [0] * F
             refs = [0] * F
-            for i in pte_slots:
-                pte = s[i]
+            for pte in get_ptes(s):
                 if pte and not pte & skip:
                     f = (pte >> PTE_SHIFT) - 1
                     maps[f] += 1
                     refs[f] += 1
-            for r, ix in enumerate(m.refix):
-                if s[ix] > 0:
-                    refs[s[ix] - 1] += m.ref_bias[r]
-            for t, b in enumerate(m.th):
-                held = PHASE_REFS.get(s[b + TH_PHASE])
-                if held is None:
-                    continue
-                na, nb, nm = held
-                if na == "fork_dup":
-                    # copy_present_pte: get_page + page_dup_rmap done, child PTE not yet set
-                    pte = s[m.pv[m.t_proc[t]][s[b + TH_X]] + PV_PTE]
-                    f = (pte >> PTE_SHIFT) - 1
-                    refs[f] += 1
-                    maps[f] += 1
-                    continue
-                if na == "bias":
-                    na = m.programs[t][s[b]].bias
-                if na and s[b + TH_FA] > 0:
-                    refs[s[b + TH_FA] - 1] += na
-                if nb and s[b + TH_FB] > 0:
-                    refs[s[b + TH_FB] - 1] += nb
-                if nm:
-                    mask = s[b + TH_FM]
-                    for f in range(F):
-                        if mask >> f & 1:
-                            refs[f] += nm
-            for f in range(F):
-                fb = m.fr[f]
-                ref, mapc = s[fb + FR_REF], s[fb + FR_MAP]
-                if ref < 0 or mapc < 0:
-                    return f"f{f} counter underflow: page_count {ref}, mapcount {mapc}"
-                if not s[fb + FR_FLAGS] & FL_ALLOC and (ref or mapc or refs[f]):
-                    return (f"f{f} was freed but is still referenced (use-after-free: "
-                            f"page_count {ref}, {refs[f]} references)")
-                if ref != refs[f]:
-                    return f"f{f} page_count is {ref} but {refs[f]} references exist"
-                if mapc != maps[f]:
-                    return f"f{f} mapcount is {mapc} but {maps[f]} PTEs map it"
-            return None
+            for r, held in enumerate(get_refs(s)):
+                if held > 0:
+                    refs[held - 1] += biases[r]
+            phases = get_phases(s)
+            if any(phases):
+                for t, phase in enumerate(phases):
+                    held = PHASE_REFS.get(phase)
+                    if held is not None:
+                        _in_flight(m, s, t, held, refs, maps)
+            return refs, maps
+
+        def check(s):
+            refs, maps = expected(s)
+            actual_refs = s[ref_slice]
+            flags = s[flag_slice]
+            if (list(actual_refs) == refs and list(s[map_slice]) == maps
+                    and flags.count(0) == actual_refs.count(0)):
+                return None
+            return _explain(m, s, refs, maps)
 
         return check
+
+
+def _in_flight(m, s, t, held, refs, maps):
+    """References (and a pending mapping) held by thread t in the middle of an operation."""
+    b = m.th[t]
+    na, nb, nm = held
+    if na == "fork_dup":
+        # copy_present_pte: get_page + page_dup_rmap done, the child's PTE not yet set
+        f = (s[m.pv[m.t_proc[t]][s[b + TH_X]] + PV_PTE] >> PTE_SHIFT) - 1
+        refs[f] += 1
+        maps[f] += 1
+        return
+    if na == "bias":
+        na = m.programs[t][s[b]].bias
+    if na and s[b + TH_FA] > 0:
+        refs[s[b + TH_FA] - 1] += na
+    if nb and s[b + TH_FB] > 0:
+        refs[s[b + TH_FB] - 1] += nb
+    if nm:
+        mask = s[b + TH_FM]
+        for f in range(m.n_frames):
+            if mask >> f & 1:
+                refs[f] += nm
+
+
+def _explain(m, s, refs, maps):
+    for f in range(m.n_frames):
+        fb = m.fr[f]
+        ref, mapc = s[fb + FR_REF], s[fb + FR_MAP]
+        if ref < 0 or mapc < 0:
+            return f"f{f} counter underflow: page_count {ref}, mapcount {mapc}"
+        if not s[fb + FR_FLAGS] & FL_ALLOC and (ref or mapc or refs[f]):
+            return (f"f{f} was freed but is still referenced (use-after-free: "
+                    f"page_count {ref}, {refs[f]} references)")
+        if ref != refs[f]:
+            return f"f{f} page_count is {ref} but {refs[f]} references exist"
+        if mapc != maps[f]:
+            return f"f{f} mapcount is {mapc} but {maps[f]} PTEs map it"
+    return "frame flags inconsistent with page counts"

@@ -1,0 +1,60 @@
+"""`python -m benchmarks [--write]`: engine + MM benchmarks; --write records them in
+benchmarks/RESULTS.md (machine, date, numbers) above the previous entries."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+
+from .engine import run_engine_benchmark
+from .mm import run_mm_benchmark, run_suite_timing
+
+RESULTS = os.path.join(os.path.dirname(__file__), "RESULTS.md")
+HEADER = "# Benchmark results\n\nNewest first. Produced by `python -m benchmarks --write`.\n"
+TARGETS = ("Targets: engine >= 250k distinct states/s on a trivial model; MM model >= 50k "
+           "distinct states/s (CPython, this 2-core machine).")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
+            f"{platform.python_implementation()} {platform.python_version()}")
+
+
+def main(argv) -> None:
+    engine = run_engine_benchmark()
+    mm = run_mm_benchmark()
+    suite = run_suite_timing()
+    lines = [f"## {datetime.date.today().isoformat()} — {machine()}", "", TARGETS, "",
+             "| benchmark | policy | distinct states | transitions | seconds | states/s |",
+             "|---|---|---|---|---|---|",
+             f"| engine: three counters | - | {engine['states']:,} | {engine['transitions']:,} | "
+             f"{engine['seconds']:.2f} | {engine['states_per_second']:,.0f} |"]
+    for r in mm:
+        lines.append(f"| MM: {r['scenario']} | {r['policy']} | {r['states']:,} | "
+                     f"{r['transitions']:,} | {r['seconds']:.2f} | "
+                     f"{r['states_per_second']:,.0f} |")
+    lines += ["", f"Whole shipped scenario suite (`mmcheck run scenarios/`, traces included): "
+              f"{suite['scenarios']} scenarios, {suite['runs']} scenario x policy runs, "
+              f"{suite['states']:,} states in {suite['seconds']:.2f} s.", ""]
+    text = "\n".join(lines)
+    print(text)
+    if "--write" in argv:
+        old = open(RESULTS).read() if os.path.exists(RESULTS) else HEADER
+        body = old[len(HEADER):] if old.startswith(HEADER) else old
+        with open(RESULTS, "w") as f:
+            f.write(HEADER + "\n" + text + "\n" + body.lstrip("\n"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
