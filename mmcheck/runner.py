@@ -86,9 +86,10 @@ def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=No
     for name in model.property_names:
         cex = result.violations.get(name)
         if cex is not None:
-            v = PropertyVerdict(name, VIOLATED, cex.depth, cex.reason,
-                                build_trace(model, cex.labels, name, cex.reason)
-                                if with_traces else None)
+            trace = build_trace(model, cex.labels, name, cex.reason) if with_traces else None
+            # the trace's reason names frames as the replayed trace shows them
+            v = PropertyVerdict(name, VIOLATED, cex.depth,
+                                trace["reason"] if trace else cex.reason, trace)
         else:
             v = PropertyVerdict(name, HOLDS if result.complete else UNKNOWN)
         v.expected = expected.get((policy_name, name))
