@@ -361,5 +361,73 @@ def render_cmd(trace_file, output):
     console.print(f"wrote {written}")
 
 
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--policies", "policies", default=None, metavar="P1,P2,...",
+              help="Comma-separated policies (presets, aliases, defined). Default: the scenario's list.")
+@click.option("--depth", "depth", required=True, metavar="A..B|N",
+              help="Depth bounds to run: the range A..B (inclusive) or the single bound N.")
+@click.option("--policy-file", "policy_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="YAML file defining extra policies (define_policies:).")
+@click.option("--property", "properties", multiple=True, help="Check only this property; repeatable.")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json", "csv", "html"]),
+              default="table", show_default=True, help="Output format.")
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="Write the output to this file instead of stdout.")
+@click.option("--plot", "plot_file", default=None, type=click.Path(dir_okay=False),
+              help="Plot distinct states against depth bound (.svg or .png; needs matplotlib).")
+@click.option("--no-progress", is_flag=True, help="No progress bar (it is shown only when stderr is a terminal).")
+def compare(scenarios, policies, depth, policy_files, properties, fmt, output, plot_file, no_progress):
+    """Compare policies over a range of depth bounds: verdicts, states, transitions, COW copies.
+
+    Exit status: 0 when every verdict meets the expectations, 1 otherwise, 2 on bad input,
+    130 when interrupted (what was finished is still printed). See docs/compare.md.
+    """
+    from . import compare as comparing
+    from .properties import NAMES
+
+    try:
+        depths = comparing.parse_depths(depth)
+        names = comparing.parse_policies(policies) if policies is not None else None
+    except ValueError as e:
+        _fail(str(e))
+    for prop in properties:
+        if prop not in NAMES:
+            _fail(f"--property: unknown property '{prop}' (known: {', '.join(NAMES)})")
+    if plot_file:
+        if Path(plot_file).suffix.lower() not in comparing.PLOT_SUFFIXES:
+            _fail(f"--plot {plot_file}: the file must end in .svg or .png")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            _fail("--plot: matplotlib is not installed (pip install matplotlib)")
+    extra = load_policy_files(policy_files)
+    loaded = load_all(scenarios)
+    progress = comparing.RichProgress() if not no_progress and sys.stderr.isatty() else None
+    try:
+        result = comparing.compare(loaded, names, depths, properties or None, extra, progress,
+                                   with_traces=fmt == "html")
+    except ScenarioError as e:
+        _fail(str(e))
+    if plot_file:
+        comparing.plot(result, plot_file)
+    if fmt == "table" and output is None:
+        comparing.print_table(result, console)
+    else:
+        text = (comparing.table_text(result) if fmt == "table" else
+                comparing.to_html(result, plots=bool(plot_file)) if fmt == "html" else
+                comparing.FORMATTERS[fmt](result))
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            Path(output).write_text(text, encoding="utf-8")
+        # stdout may be data (or nothing): the verdict problems and summary go to stderr
+        for sr, o in result.unexpected:
+            click.echo(f"{sr.path}: {o.policy} / {o.prop}: {o.note}", err=True)
+        click.echo(result.summary() + (f"; wrote {output}" if output else ""), err=True)
+    sys.exit(result.exit_code)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -56,13 +56,29 @@ _POLICY_NAME_RE = re.compile(POLICY_NAME_PATTERN + r"\Z")
 
 PAGE_STATES: tuple[str, ...] = ("none", "zero", "present")
 
-PAGE_EXTRA_FIELDS: dict[str, Field] = {}
+PAGE_EXTRA_FIELDS: dict[str, Field] = {
+    "kind": Field("kind", "choice", default="small", choices=("small", "thp", "pte_thp", "hugetlb"),
+                  doc="page class: small page, PMD-mapped THP, PTE-mapped THP, hugetlb page"),
+    "backing": Field("backing", "choice", default="anon", choices=("anon", "file", "memfd"),
+                     doc="anon: private anonymous memory; file / memfd: a private mapping of a "
+                         "pagecache page"),
+}
+
+# background actors: name -> (kind, doc)
+BACKGROUND_FIELDS: dict[str, tuple[str, str]] = {
+    "reclaim": ("count", "reclaim passes (shrink_page_list on any one mapped anon page) that "
+                         "may run between any two steps"),
+    "speculative_refs": ("count", "speculative page references (folio_try_get_rcu) taken on "
+                                  "any mapped page and dropped later"),
+    "lru_batch": ("bool", "fresh pages sit in a per-CPU LRU add batch holding a reference "
+                          "until drained (a drain may happen between any two steps)"),
+}
 """Extra keys a page's long form may carry (besides `state`); they land in PageSpec.extra,
 in this dict's order, with defaults filled in."""
 
 TOP_LEVEL_KEYS: tuple[str, ...] = (
     "name", "description", "pages", "processes", "define_policies", "policies",
-    "properties", "expect", "depth", "max_states",
+    "properties", "expect", "depth", "max_states", "background",
 )
 _REQUIRED_TOP = ("name", "pages", "processes")
 _PROCESS_KEYS = ("threads", "program")
@@ -737,8 +753,36 @@ def _parse_pages(chk: _Checker, node: _Node) -> dict[str, PageSpec]:
                     extra.append((fname, f.default))
         else:
             extra = [(fname, f.default) for fname, f in PAGE_EXTRA_FIELDS.items()]
-        pages[pname] = PageSpec(pname, state, Loc(chk.path, kline), tuple(extra))
+        spec = PageSpec(pname, state, Loc(chk.path, kline), tuple(extra))
+        if spec.get("backing", "anon") != "anon":
+            if spec.get("kind", "small") != "small":
+                chk.err(pnode.line, f"{pnode.path}: a {spec.get('backing')} page must be of kind "
+                                    f"small")
+            if state == "zero":
+                chk.err(snode.line, f"{snode.path}: the zero page is anonymous; a "
+                                    f"{spec.get('backing')} page is none or present")
+        elif spec.get("kind", "small") != "small" and state == "zero":
+            chk.err(snode.line, f"{snode.path}: state zero is only for small pages")
+        pages[pname] = spec
     return pages
+
+
+def _parse_background(chk: _Checker, node: _Node) -> tuple:
+    entries = chk.mapping(node, "actor -> count or true/false")
+    chk.keys(node, tuple(BACKGROUND_FIELDS))
+    out = []
+    for key, vnode in entries.items():
+        kind, _doc = BACKGROUND_FIELDS[key]
+        v = vnode.value if vnode.kind == "scalar" else None
+        if kind == "bool":
+            if not isinstance(v, bool):
+                chk.err(vnode.line, f"{vnode.path}: expected true or false, got "
+                                    f"{chk.describe(vnode)}")
+        elif isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 8:
+            chk.err(vnode.line, f"{vnode.path}: must be an integer from 0 to 8, got "
+                                f"{chk.describe(vnode)}")
+        out.append((key, v))
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------
@@ -832,6 +876,7 @@ def load_scenario_text(text: str, path: str = "<string>") -> Scenario:
                                       f"{p.describe(vnode)}{_suggest(verdict, VERDICTS)}")
                 expect.append(Expectation(pol, prop, verdict, Loc(path, pline)))
 
+    background = _parse_background(p, top["background"]) if "background" in top else ()
     depth = p.positive_int(top["depth"], "depth") if "depth" in top else None
     max_states = p.positive_int(top["max_states"], "max_states") if "max_states" in top else None
 
@@ -849,6 +894,7 @@ def load_scenario_text(text: str, path: str = "<string>") -> Scenario:
         expect=tuple(expect),
         depth=depth,
         max_states=max_states,
+        background=background,
         loc=Loc(path, 1),
     )
 

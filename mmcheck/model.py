@@ -11,8 +11,10 @@ from . import properties as props
 from . import rules
 from .ops import OPS
 from .policy import Policy
-from .spec import Scenario
+from .spec import Loc, Op, Scenario, ThreadSpec
 from .state import (
+    FL_FILE, FL_HUGETLB, FL_LOCKED, FL_LRU_BATCH, FL_PTE_THP, FL_THP, FR_SLOT, KERNEL, PTE_SWAP,
+    PTE_SWX, SL_CACHE, SL_CONTENT, SL_SWC,
     EXITED, FL_AE, FL_ALLOC, FORKING, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, LK_READ, LK_WRITE,
     PROC_HAS_PINNED, PROC_STATUS, PROC_WP_SEQ, PTE_D, PTE_SHIFT, PTE_W, PTE_ZERO, PV_IDEAL,
     PV_LEGIT, PV_PTE, PV_VMA, RUNNING, STATUS_NAMES, TH_LOCK, TH_PC, TH_PHASE, UNBORN,
@@ -42,21 +44,32 @@ class MMModel:
         self.policy = policy
         for name, value in rules.bind(policy).items():
             setattr(self, name, value)
+        self.lru_batch = bool(scenario.background_setting("lru_batch", False))
         self._compile_names(scenario)
         self._compile_values(scenario)
         self._compile_refs(scenario)
         self._compile_programs(scenario)
+        self._compile_background(scenario)
         P, V, T, R = len(self.procs), len(self.vpages), len(self.threads), len(self.refs)
         self.n_vpages = V
+        uses_swap = bool(scenario.background_setting("reclaim", 0)) or any(
+            op.kind == "pageout" for th in self.threads for op in th.program)
+        # swap slots in use at once: one per swap PTE, and swapcache pages whose PTEs are
+        # gone (at most one per process and vpage too), plus one being added
+        self.n_slots = P * V + 1 if uses_swap else 0
         # frames alive at once: each process maps at most one per vpage, a reference may
-        # keep one nobody maps, and a thread inside an operation holds at most one page
-        # that is neither mapped nor referenced (wp_page_copy's new or old page, a zap)
-        self.n_frames = P * V + R + T
-        self.L = Layout(P, V, T, self.n_frames, R)
+        # keep one nobody maps, a thread or actor inside an operation holds at most one
+        # page that is neither mapped nor referenced (wp_page_copy's new or old page, a
+        # zap, a speculative reference), a swap slot may keep one in the swapcache, and
+        # every file page has its pagecache page
+        self.n_frames = P * V + R + T + self.n_slots + len(self.file_vpages)
+        self.L = Layout(P, V, T, self.n_frames, R, self.n_slots, len(self.file_vpages))
         L = self.L
         self.proc, self.pv, self.th, self.fr, self.refix = L.proc, L.pv, L.th, L.fr, L.ref
+        self.sl = L.sl
         self.canonical = L.canonical  # bound directly: the explorer calls it per successor
-        self._status_ix = [self.proc[self.t_proc[t]] + PROC_STATUS for t in range(T)]
+        self._status_ix = [self.proc[self.t_proc[t]] + PROC_STATUS if self.t_proc[t] >= 0
+                           else KERNEL for t in range(T)]
         self._thread_table = [(t, self.th[t], self.t_len[t], self._status_ix[t], self.programs[t])
                               for t in range(T)]
         self.property_names = tuple(properties or scenario.properties)
@@ -77,11 +90,39 @@ class MMModel:
                              for p in range(len(self.procs))]
         self.roots = [i for i, p in enumerate(sc.processes) if p.parent is None]
         self.event_bit = {e: 1 << i for i, e in enumerate(sc.events)}
+        self.vpage_class = [_PAGE_CLASS[pg.get("kind", "small")] for pg in sc.pages]
+        self.file_vpages = [v for v, pg in enumerate(sc.pages)
+                            if pg.get("backing", "anon") != "anon"]
+        # the pagecache page of a file vpage is frame number i for the i-th file vpage
+        self.vpage_file = [None] * len(sc.pages)
+        for i, v in enumerate(self.file_vpages):
+            self.vpage_file[v] = i
+        self.n_program_threads = len(self.threads)
+
+    def _compile_background(self, sc):
+        """Background actors become threads of no process (status: the kernel's)."""
+        actors = [("reclaim", "reclaim", sc.background_setting("reclaim", 0)),
+                  ("speculative", "speculative_ref", sc.background_setting("speculative_refs", 0)),
+                  ("lru", "lru_drain", 1 if self.lru_batch else 0)]
+        for name, kind, count in actors:
+            if not count:
+                continue
+            program = tuple(Op(kind, (), Loc(sc.path, 0), kind) for _ in range(count))
+            self.threads.append(ThreadSpec("kernel", name, program, Loc(sc.path, 0)))
+            self.thread_names.append(f"kernel.{name}")
+            self.t_proc.append(-1)
+            self.t_len.append(count)
+            self.programs.append([CompiledOp(kind, op) for op in program])
 
     def _compile_values(self, sc):
         """Every value a page can hold gets an id; writes produce distinct values so that
         what a process observes says exactly where it came from."""
         self.values = ["zero"]
+        self.file_value = {}
+        for v in self.file_vpages:
+            self.file_value[v] = len(self.values)
+            self.values.append(f"{sc.pages[v].name}@{sc.pages[v].get('backing')}")
+        self.vpage_initial = [self.file_value.get(v, ZERO_VALUE) for v in range(len(sc.pages))]
         self.init_value = {}
         for p in self.roots:
             for pg in sc.pages:
@@ -148,14 +189,28 @@ class MMModel:
     def initial_states(self):
         L = self.L
         s = [0] * L.size
-        next_frame = 0
+        s[KERNEL] = RUNNING
+        for v in self.file_vpages:
+            fb = self.fr[self.vpage_file[v]]
+            s[fb + FR_REF] = 1  # the pagecache's reference
+            s[fb + FR_FLAGS] = FL_ALLOC | FL_FILE
+            s[fb + FR_CONTENT] = self.file_value[v]
+        next_frame = len(self.file_vpages)
         for p in self.roots:
             s[self.proc[p] + PROC_STATUS] = RUNNING
             for v, pg in enumerate(self.scenario.pages):
                 base = self.pv[p][v]
                 s[base + PV_VMA] = VMA_RW
                 s[base + PV_LEGIT] = 1 << ZERO_VALUE
-                if pg.state == "zero":
+                s[base + PV_IDEAL] = self.vpage_initial[v]
+                if v in self.file_value:
+                    s[base + PV_LEGIT] |= 1 << self.file_value[v]
+                    if pg.state == "present":
+                        fb = self.fr[self.vpage_file[v]]
+                        s[fb + FR_REF] += 1
+                        s[fb + FR_MAP] += 1
+                        s[base + PV_PTE] = (self.vpage_file[v] + 1) << PTE_SHIFT
+                elif pg.state == "zero":
                     s[base + PV_PTE] = ZERO_PTE
                 elif pg.state == "present":
                     f = next_frame
@@ -164,7 +219,7 @@ class MMModel:
                     fb = self.fr[f]
                     s[fb + FR_REF] = 1
                     s[fb + FR_MAP] = 1
-                    s[fb + FR_FLAGS] = FL_ALLOC | (FL_AE if self.ae else 0)
+                    s[fb + FR_FLAGS] = FL_ALLOC | self.vpage_class[v] | (FL_AE if self.ae else 0)
                     s[fb + FR_CONTENT] = value
                     s[base + PV_PTE] = ((f + 1) << PTE_SHIFT) | PTE_W | PTE_D
                     s[base + PV_IDEAL] = value
@@ -186,7 +241,12 @@ class MMModel:
             phase = s[b + 1]
             op = prog[pc]
             r = phase_step[phase](self, s, t, op) if phase else op.start(self, s, t, op)
-            if r is not None:
+            if r is None:
+                continue
+            if type(r) is list:  # a choice (background actors pick a target page)
+                for action, l in r:
+                    append(((t, pc, action), tuple(l)))
+            else:
                 append(((t, pc, r[0]), tuple(r[1])))
         return out
 
@@ -197,8 +257,9 @@ class MMModel:
         return self._checks
 
     def is_final(self, s):
-        """Every thread of every live process has finished its program."""
-        for t in range(len(self.th)):
+        """Every thread of every live process has finished its program (background actors
+        need not have used up their budget)."""
+        for t in range(self.n_program_threads):
             status = s[self._status_ix[t]]
             if status == FORKING or (status == RUNNING and s[self.th[t] + TH_PC] < self.t_len[t]):
                 return False
@@ -219,6 +280,9 @@ class MMModel:
             return {"kind": "none"}
         if pte & PTE_ZERO:
             return {"kind": "zero", "writable": False}
+        if pte & PTE_SWAP:
+            return {"kind": "swap", "slot": f"s{(pte >> PTE_SHIFT) - 1}",
+                    "exclusive": bool(pte & PTE_SWX)}
         return {"kind": "present", "frame": self.frame_name((pte >> PTE_SHIFT) - 1),
                 "writable": bool(pte & PTE_W), "dirty": bool(pte & PTE_D)}
 
@@ -250,22 +314,8 @@ class MMModel:
                     "ideal": self.value_name(s[base + PV_IDEAL]),
                 })
                 legit.update(self.legit_values(s[base + PV_LEGIT]))
-            threads = []
-            for t in self.proc_threads[p]:
-                b = self.th[t]
-                pc, phase = s[b + TH_PC], s[b + TH_PHASE]
-                prog = self.threads[t].program
-                status = ("done" if pc >= len(prog) else
-                          "blocked" if s[pb + PROC_STATUS] == RUNNING
-                          and not self._enabled(s, t) else "running")
-                if phase == SEGV:
-                    status = "killed (SIGSEGV)"
-                threads.append({
-                    "name": self.thread_names[t], "pc": pc,
-                    "op": prog[pc].describe() if pc < len(prog) else None,
-                    "step": PHASE_NAMES.get(phase, "") if phase != SEGV else "",
-                    "status": status,
-                })
+            threads = [self._thread_snapshot(s, t, s[pb + PROC_STATUS] == RUNNING)
+                       for t in self.proc_threads[p]]
             procs.append({
                 "name": name, "status": STATUS_NAMES[s[pb + PROC_STATUS]],
                 "mm": {"has_pinned": bool(s[pb + PROC_HAS_PINNED]),
@@ -273,6 +323,13 @@ class MMModel:
                 "vpages": vpages, "threads": threads,
                 "legit": sorted(legit, key=self.values.index),
             })
+        actors = list(range(self.n_program_threads, len(self.threads)))
+        if actors:
+            procs.append({
+                "name": "kernel", "status": "running",
+                "mm": {"has_pinned": False, "write_protect_seq": 0, "mmap_lock": "free"},
+                "vpages": [], "legit": [],
+                "threads": [self._thread_snapshot(s, t, True) for t in actors]})
         frames = []
         for f in range(self.n_frames):
             fb = self.fr[f]
@@ -281,13 +338,22 @@ class MMModel:
                 continue
             pins = sum(1 for r in range(len(self.refs))
                        if self.ref_pin[r] and s[self.refix[r]] == f + 1)
+            kind = ("file" if flags & FL_FILE else "thp" if flags & FL_THP else
+                    "pte-mapped thp" if flags & FL_PTE_THP else
+                    "hugetlb" if flags & FL_HUGETLB else "anon")
+            names = [name for bit, name in _FLAG_NAMES if flags & bit]
+            if s[fb + FR_SLOT]:
+                names.append(f"SwapCache s{s[fb + FR_SLOT] - 1}")
+            if not flags & FL_ALLOC:
+                names.append("FREED")
             frames.append({
-                "id": self.frame_name(f), "kind": "anon", "ref": s[fb + FR_REF],
-                "map": s[fb + FR_MAP], "pins": pins,
-                "flags": (["AnonExclusive"] if flags & FL_AE else [])
-                + ([] if flags & FL_ALLOC else ["FREED"]),
+                "id": self.frame_name(f), "kind": kind, "ref": s[fb + FR_REF],
+                "map": s[fb + FR_MAP], "pins": pins, "flags": names,
                 "content": self.value_name(s[fb + FR_CONTENT]),
             })
+        slots = [{"id": f"s{i}", "swap_count": s[b + SL_SWC], "swapcache": bool(s[b + SL_CACHE]),
+                  "content": self.value_name(s[b + SL_CONTENT])}
+                 for i, b in enumerate(self.sl) if s[b + SL_SWC] or s[b + SL_CACHE]]
         refs = []
         for r, spec in enumerate(self.scenario.refs):
             frame, content = self.ref_target(s, r)
@@ -297,7 +363,22 @@ class MMModel:
                 "coherent": spec.coherent, "frame": frame,
                 "sees": None if content is None else self.value_name(content),
             })
-        return {"processes": procs, "frames": frames, "refs": refs}
+        snap = {"processes": procs, "frames": frames, "refs": refs}
+        if self.n_slots:
+            snap["swap_slots"] = slots
+        return snap
+
+    def _thread_snapshot(self, s, t, running) -> dict:
+        b = self.th[t]
+        pc, phase = s[b + TH_PC], s[b + TH_PHASE]
+        prog = self.threads[t].program
+        status = ("done" if pc >= len(prog) else
+                  "blocked" if running and not self._enabled(s, t) else "running")
+        if phase == SEGV:
+            status = "killed (SIGSEGV)"
+        return {"name": self.thread_names[t], "pc": pc,
+                "op": prog[pc].describe() if pc < len(prog) else None,
+                "step": PHASE_NAMES.get(phase, "") if phase != SEGV else "", "status": status}
 
     def _enabled(self, s, t) -> bool:
         b = self.th[t]
@@ -310,8 +391,10 @@ class MMModel:
         t, pc, action = label
         th = self.threads[t]
         op = th.program[pc]
+        spec = OPS.get(op.written or op.kind)
+        kernel = spec.kernel if spec else BACKGROUND_KERNEL[op.kind]
         return {"thread": th.qualname, "op": op.describe(), "action": action,
-                "kernel": OPS[op.written or op.kind].kernel, "pc": pc}
+                "kernel": kernel, "pc": pc}
 
     # ------------------------------------------------------------------ metrics
     @staticmethod
@@ -329,11 +412,20 @@ class MMModel:
         """Program steps no explored execution ever started (vacuity report)."""
         started = {(t, pc) for (t, pc, _a) in label_counts}
         missing = []
-        for t, th in enumerate(self.threads):
+        for t, th in enumerate(self.threads[:self.n_program_threads]):
             for pc, op in enumerate(th.program):
                 if (t, pc) not in started:
                     missing.append(f"{th.qualname}[{pc + 1}] {op.describe()} ({op.loc})")
         return missing
+
+
+_FLAG_NAMES = ((FL_AE, "AnonExclusive"), (FL_LOCKED, "Locked"), (FL_LRU_BATCH, "LRU batch"))
+_PAGE_CLASS = {"small": 0, "thp": FL_THP, "pte_thp": FL_PTE_THP, "hugetlb": FL_HUGETLB}
+BACKGROUND_KERNEL = {
+    "reclaim": "kswapd / direct reclaim -> shrink_page_list",
+    "speculative_ref": "folio_try_get_rcu (pagecache lookup, GUP-fast, compaction)",
+    "lru_drain": "lru_add_drain",
+}
 
 
 def build(scenario: Scenario, policy: Policy, properties=None) -> MMModel:

@@ -104,6 +104,16 @@ _add(OpSpec(
     (_PAGE, Field("prot", "choice", required=True, choices=("r", "rw"))),
     example="- mprotect: {page: X, prot: r}"))
 _add(OpSpec(
+    "pageout", "madvise(MADV_PAGEOUT) -> reclaim_pages -> shrink_page_list",
+    "Reclaim the page now: add it to the swapcache, unmap it, write it out and free it if "
+    "nothing else holds it (only pages mapped once, as madvise_cold_or_pageout_pte_range).",
+    (_PAGE,), scalar="page", example="- pageout: X"))
+_add(OpSpec(
+    "clear_refs", "clear_refs_write (CLEAR_REFS_SOFT_DIRTY) -> clear_soft_dirty",
+    "echo 4 > /proc/self/clear_refs: write-protect every PTE of the process and clear its "
+    "soft-dirty bit (5.11+: except writable PTEs of maybe-pinned pages).",
+    (), bare=True, example="- clear_refs"))
+_add(OpSpec(
     "gup", "__get_user_pages (slow) / gup_fast (lockless) -> follow_page_pte, faultin_page",
     "get_user_pages()/pin_user_pages() on the page; the reference is held until `put`.",
     _GUP_FIELDS, example="- gup: {page: X, as: R, type: pin, access: write, longterm: true}"))

@@ -32,6 +32,31 @@ _knob("wp_reuse", ("mapcount", "page_count", "page_count_drain"),
        "page_count": "09854ba94c6a do_wp_page simplification: page_count == 1 (5.9-5.17)",
        "page_count_drain": "53a05ad9f21d/d4c470970d45: drain LRU batch, free swapcache, then "
                            "page_count == 1 (5.18+)"})
+_knob("thp_reuse", ("mapcount", "page_count"),
+      "do_huge_pmd_wp_page: when may a write fault reuse a PMD-mapped THP",
+      {"mapcount": "page_trans_huge_mapcount() (+ swapcount) <= 1 (<= 5.17)",
+       "page_count": "3bff7e3f1f16 mm/huge_memory: streamline COW logic in "
+                     "do_huge_pmd_wp_page(): page_count == 1, else split and copy (5.18)"})
+_knob("swapin_reuse", ("reuse_swap_page", "page_count", "exclusive_bit"),
+      "do_swap_page: when a write fault maps the swapped-in page writable (exclusive)",
+      {"reuse_swap_page": "reuse_swap_page(): page_mapcount + swapcount <= 1, before "
+                          "swap_free (<= 5.17)",
+       "page_count": "c145e0b47c77 mm: streamline COW logic in do_swap_page(): swap_free, "
+                     "try_to_free_swap, then page_count == 1 (5.18)",
+       "exclusive_bit": "1493a1913e34 mm/swap: remember PG_anon_exclusive via a swp pte bit: "
+                        "the swap PTE's exclusive bit, else page_count == 1 (5.19)"})
+_knob("swapout_skip_pinned", (False, True),
+      "reclaim does not add maybe-pinned pages to the swapcache",
+      {True: "feb889fb40fa mm: don't put pinned pages into the swap cache (5.11)",
+       False: "(before 5.11)"})
+_knob("clear_refs_skip_pinned", (False, True),
+      "clear_refs soft-dirty leaves writable PTEs of maybe-pinned pages alone",
+      {True: "9348b73c2e1b mm: don't play games with pinned pages in clear_page_refs (5.11)",
+       False: "(before 5.11): every PTE is write-protected"})
+_knob("clear_refs_mmap_write", (False, True),
+      "clear_refs takes mmap_lock for write (else for read: faults run concurrently)",
+      {True: "mm: fix clear_refs_write locking (5.11, with 9348b73c2e1b)",
+       False: "(before 5.11): mmap_read_lock"})
 _knob("anon_exclusive", (False, True),
       "PG_anon_exclusive is maintained; an exclusive page is reused without looking at counters, "
       "pins are only taken on exclusive pages, GUP-fast backs off on non-exclusive R/O pages",
@@ -97,7 +122,17 @@ class Policy:
 _ERA1 = dict(wp_reuse="mapcount", anon_exclusive=False, gup_read_breaks_cow=False,
              track_has_pinned=False, fork_pinned="share", gup_fast_seqcount=False,
              ro_gup_unshare="none", mprotect_writable_if_exclusive=False,
-             gup_fast_recheck=True)
+             gup_fast_recheck=True, thp_reuse="mapcount", swapin_reuse="reuse_swap_page",
+             swapout_skip_pinned=False, clear_refs_skip_pinned=False,
+             clear_refs_mmap_write=False)
+# 5.11: the pinned-page rules of "rule 3" (reference §4.2)
+_ERA2_511 = dict(_ERA1, wp_reuse="page_count", track_has_pinned=True, fork_pinned="early_copy",
+                 gup_fast_seqcount=True, swapout_skip_pinned=True, clear_refs_skip_pinned=True,
+                 clear_refs_mmap_write=True)
+_ERA2_518 = dict(_ERA2_511, wp_reuse="page_count_drain", thp_reuse="page_count",
+                 swapin_reuse="page_count")
+_ERA3 = dict(_ERA2_518, anon_exclusive=True, ro_gup_unshare="pin_anon",
+             swapin_reuse="exclusive_bit")
 
 
 def _preset(name, description, base, **changes):
@@ -118,16 +153,27 @@ for _p in (
     _preset("v5.9", "page_count era: reuse only when page_count() == 1; early COW of pinned "
                     "pages at fork", _ERA1, wp_reuse="page_count", track_has_pinned=True,
             fork_pinned="early_copy"),
-    _preset("v5.11", "v5.9 + write_protect_seq between fork and GUP-fast (57efa1fe5957)", _ERA1,
-            wp_reuse="page_count", track_has_pinned=True, fork_pinned="early_copy",
-            gup_fast_seqcount=True),
-    _preset("v5.19", "anon-exclusive era: PageAnonExclusive + FAULT_FLAG_UNSHARE for R/O pins",
-            _ERA1, wp_reuse="page_count_drain", anon_exclusive=True, track_has_pinned=True,
-            fork_pinned="early_copy", gup_fast_seqcount=True, ro_gup_unshare="pin_anon"),
+    _preset("v5.11", "v5.9 + write_protect_seq between fork and GUP-fast (57efa1fe5957), "
+                     "pinned pages kept out of the swapcache and clear_refs", _ERA2_511),
+    _preset("v5.18", "page_count era after COW fixes part 1: LRU drain and swapcache freeing "
+                     "before the page_count check; page_count-based THP and swap-in reuse",
+            _ERA2_518),
+    _preset("v5.19", "anon-exclusive era: PageAnonExclusive, exclusive swap PTEs, "
+                     "FAULT_FLAG_UNSHARE for R/O pins", _ERA3),
+    _preset("v6.2", "v5.19 + reliable R/O long-term pins in COW mappings (84209e87c696: zero "
+                    "page, pagecache) + mprotect maps exclusive pages writable (64fe24a3e05e)",
+            _ERA3, ro_gup_unshare="pin_anon_or_longterm_cow",
+            mprotect_writable_if_exclusive=True),
 ):
     PRESETS[_p.name] = _p
 
-ALIASES: dict[str, str] = {"mapcount": "v5.7", "page_count": "v5.11", "anon_exclusive": "v5.19"}
+ALIASES: dict[str, str] = {
+    "v4.19": "v5.7",  # same COW/GUP rules for everything modelled (FOLL_PIN arrived in 5.6/5.7)
+    "mapcount": "v5.7",
+    "page_count": "v5.18",
+    "anon_exclusive": "v5.19",
+    "latest": "v6.2",  # later changes (PTE-mapped THP reuse, 2025) only avoid copies
+}
 
 DEFAULT_POLICIES: tuple[str, ...] = tuple(PRESETS)
 

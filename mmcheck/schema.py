@@ -226,6 +226,15 @@ def scenario_schema() -> dict:
             "depth": {"type": "integer", "minimum": 1, "description": "BFS depth bound"},
             "max_states": {"type": "integer", "minimum": 1,
                            "description": "bound on the number of states explored"},
+            "background": {
+                "type": "object",
+                "description": "kernel activity that may strike between any two steps",
+                "properties": {
+                    name: ({"type": "boolean", "description": doc} if kind == "bool" else
+                           {"type": "integer", "minimum": 0, "maximum": 8, "description": doc})
+                    for name, (kind, doc) in loader.BACKGROUND_FIELDS.items()},
+                "additionalProperties": False,
+            },
         },
         "required": ["name", "pages", "processes"],
         "additionalProperties": False,

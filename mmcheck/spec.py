@@ -90,7 +90,9 @@ class PageSpec:
     """A named virtual page: its own private anonymous VMA in every initial process.
 
     state: "none" (never touched), "zero" (read-faulted: shared zero page mapped R/O),
-    "present" (written: an exclusive anonymous page, PTE writable and dirty).
+    "present" (written: an exclusive anonymous page, PTE writable and dirty; for a file or
+    memfd page: read-faulted, the pagecache page mapped R/O).  `extra` holds `kind`
+    (small / thp / pte_thp / hugetlb) and `backing` (anon / file / memfd).
     """
 
     name: str
@@ -154,7 +156,14 @@ class Scenario:
     expect: tuple[Expectation, ...]
     depth: int | None = None
     max_states: int | None = None
+    background: tuple[tuple[str, object], ...] = ()  # actor -> count / flag
     loc: Loc = field(default_factory=lambda: Loc("<none>", 0))
+
+    def background_setting(self, name: str, default: object = 0) -> object:
+        for key, value in self.background:
+            if key == name:
+                return value
+        return default
 
     def process(self, name: str) -> ProcessSpec:
         for p in self.processes:

@@ -16,145 +16,23 @@ maybe-pinned page) are rule functions selected once per policy in `mmcheck.rules
 
 from __future__ import annotations
 
+from . import background, swap
 from .state import (
+    FL_CLASS, FL_FILE, FL_HUGETLB, FL_PTE_THP, FL_THP, FR_SLOT, KERNEL, PTE_SD, PTE_SWAP, PTE_SWX,
     EXITED, FL_AE, FL_ALLOC, FORKING, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, LK_NONE, LK_READ, LK_WRITE,
     PROC_HAS_PINNED, PROC_STATUS, PROC_WP_SEQ, PTE_D, PTE_FLAGS, PTE_SHIFT, PTE_W, PTE_ZERO, PV_IDEAL,
     PV_LEGIT, PV_PTE, PV_VMA, RUNNING, TH_FA, TH_FB, TH_FM, TH_LOCK, TH_PC, TH_PHASE, TH_X, TH_Y,
     VMA_NONE, VMA_R, VMA_RW, ZERO_PTE, ZERO_REF, ZERO_VALUE,
 )
 
-# ---- phases: where a thread is inside a multi-step operation (0 = at the start of its op)
-IDLE = 0
-WP_COPY_ALLOC = 1  # wp_page_copy: allocate the new page and copy (outside the PT lock)
-WP_COPY_INSTALL = 2  # wp_page_copy: retake the PT lock, install the copy
-WP_COPY_PUT = 3  # wp_page_copy: drop the extra reference on the old page
-GUP_SLOW = 4  # __get_user_pages: follow_page_pte / faultin_page loop
-GUPF_READ = 5  # gup_fast: read the PTE locklessly
-GUPF_GRAB = 6  # gup_fast: try_grab the page
-GUPF_RECHECK = 7  # gup_fast: re-read the PTE (and PageAnonExclusive)
-GUPF_END = 8  # gup_fast: write_protect_seq retry check
-FORK_COPY = 9  # copy_present_pte for vpage x: pinned check, dup rmap
-FORK_WRPROTECT = 10  # copy_present_pte for vpage x: write-protect parent, set child PTE
-FORK_END = 11  # dup_mmap: flush_tlb_mm, unlock
-ZAP_FLUSH = 12  # zap: TLB flush done, drop the page reference
-EXIT_FREE = 13  # exit_mmap: free the unmapped pages, release references
-SEGV = 14  # the thread died of SIGSEGV (terminal)
-
-PHASE_NAMES = {
-    IDLE: "", WP_COPY_ALLOC: "wp_page_copy: allocate + copy", WP_COPY_INSTALL:
-    "wp_page_copy: install copy", WP_COPY_PUT: "wp_page_copy: put old page", GUP_SLOW:
-    "__get_user_pages", GUPF_READ: "gup_fast: read pte", GUPF_GRAB: "gup_fast: try_grab",
-    GUPF_RECHECK: "gup_fast: recheck pte", GUPF_END: "gup_fast: seqcount check",
-    FORK_COPY: "copy_present_pte", FORK_WRPROTECT: "copy_present_pte: wrprotect",
-    FORK_END: "dup_mmap: finish", ZAP_FLUSH: "zap: tlb flush + put", EXIT_FREE:
-    "exit_mmap: free", SEGV: "SIGSEGV",
-}
-
-# Pages a thread's registers hold a reference on, per phase: (fa refs, fb refs, fm refs each).
-# refcount-sane uses this to account for references in flight.
-PHASE_REFS = {
-    WP_COPY_ALLOC: (1, 0, 0), WP_COPY_INSTALL: (1, 1, 0), WP_COPY_PUT: (1, 0, 0),
-    GUPF_RECHECK: ("bias", 0, 0), GUPF_END: ("bias", 0, 0), ZAP_FLUSH: (1, 0, 0),
-    FORK_WRPROTECT: ("fork_dup", 0, 0),
-    EXIT_FREE: (0, 0, 1),
-}
-
-
-# ----------------------------------------------------------------------------- helpers
-def _lock_state(m, s, t):
-    """(another thread of t's mm holds mmap_lock for write, any other thread holds it)."""
-    writer = other = False
-    for u in m.proc_threads[m.t_proc[t]]:
-        if u != t:
-            mode = s[m.th[u] + TH_LOCK]
-            if mode:
-                other = True
-                if mode == LK_WRITE:
-                    writer = True
-    return writer, other
-
-
-def _can_read_lock(m, s, t):
-    return s[m.th[t] + TH_LOCK] != LK_NONE or not _lock_state(m, s, t)[0]
-
-
-def _can_write_lock(m, s, t):
-    return not _lock_state(m, s, t)[1]
-
-
-def _alloc(m, l, content, flags):
-    """alloc_page + (for anon) __SetPageAnonExclusive: the lowest free frame, ref 1."""
-    for f, b in enumerate(m.fr):
-        if not l[b + FR_FLAGS] & FL_ALLOC:
-            l[b + FR_REF] = 1
-            l[b + FR_MAP] = 0
-            l[b + FR_FLAGS] = flags | FL_ALLOC
-            l[b + FR_CONTENT] = content
-            return f
-    raise RuntimeError("mmcheck: frame pool exhausted (model bound too small)")
-
-
-def _put(m, l, f, n):
-    """put_page n times; free the page at zero (fields reset so free frames are identical)."""
-    b = m.fr[f]
-    ref = l[b + FR_REF] - n
-    if ref <= 0:
-        # a negative count is kept visible for refcount-sane; zero frees the page
-        if ref == 0:
-            l[b + FR_MAP] = l[b + FR_FLAGS] = l[b + FR_CONTENT] = 0
-    l[b + FR_REF] = ref
-
-
-def _next_pc(m, l, t):
-    b = m.th[t]
-    l[b + TH_PC] += 1
-    l[b + TH_PHASE] = IDLE
-    l[b + TH_FA] = l[b + TH_FB] = l[b + TH_FM] = l[b + TH_X] = l[b + TH_Y] = 0
-    l[b + TH_LOCK] = LK_NONE
-
-
-def _fault_done(m, l, t, op, wrote):
-    """handle_mm_fault returned: a CPU access drops mmap_lock (the access is retried);
-    a GUP keeps holding it and retries follow_page_pte.  `wrote`: the fault returned
-    VM_FAULT_WRITE (a COW write fault completed), which makes faultin_page set FOLL_COW."""
-    b = m.th[t]
-    l[b + TH_FA] = l[b + TH_FB] = l[b + TH_X] = l[b + TH_Y] = 0
-    if op.is_gup:
-        l[b + TH_Y] = 1 if wrote else 0  # FOLL_COW for the retry (used by 5.8's forced COW)
-        l[b + TH_PHASE] = GUP_SLOW
-    else:
-        l[b + TH_PHASE] = IDLE
-        l[b + TH_LOCK] = LK_NONE
-
-
-def _same_pte(pte, fa, flags):
-    """pte_same() against a PTE remembered as (page register, flag bits): registers never
-    hold raw PTE values, so that renaming frames (canonical states) stays exact."""
-    if pte & PTE_FLAGS != flags:
-        return False
-    return fa == ZERO_REF if pte & PTE_ZERO else (pte >> PTE_SHIFT) == fa
-
-
-def _segv(m, s, t):
-    l = list(s)
-    b = m.th[t]
-    l[b + TH_PC] = m.t_len[t]
-    l[b + TH_PHASE] = SEGV
-    l[b + TH_LOCK] = LK_NONE
-    return "SIGSEGV", l
-
-
-def _observers_besides(m, l, f, p):
-    """Can anybody but process p's one mapping observe frame f?  (another mapping, or a GUP
-    reference held for another process).  A COW copy of a page with no such observer was
-    unnecessary."""
-    if l[m.fr[f] + FR_MAP] > 1:
-        return True
-    for r, ix in enumerate(m.refix):
-        if l[ix] == f + 1 and m.ref_owner[r] != p:
-            return True
-    return False
-
+from .kernel import (  # noqa: F401  (phases are re-exported for the model)
+    EXIT_FREE, FORK_COPY, FORK_END, FORK_WRPROTECT, GUP_SLOW, GUPF_END, GUPF_GRAB, GUPF_READ,
+    GUPF_RECHECK, IDLE, PHASE_NAMES, PHASE_REFS, RECLAIM_ADD, RECLAIM_FREE, RECLAIM_UNMAP,
+    SEGV, SPEC_DROP, SWAPIN_MAP, WP_COPY_ALLOC, WP_COPY_INSTALL, WP_COPY_PUT, ZAP_FLUSH,
+    _alloc, _alloc_fresh, _can_read_lock, _can_write_lock, _delete_from_swap_cache,
+    _drain_lru_batches, _fault_done, _lock_state, _next_pc, _observers_besides, _put,
+    _release_slot_if_unused, _same_pte, _segv, _swapcache_page, _try_to_free_swap,
+)
 
 # ----------------------------------------------------------------------------- CPU access
 def cpu_read(m, s, t, op):
@@ -163,15 +41,18 @@ def cpu_read(m, s, t, op):
     base = m.pv[p][v]
     if s[base + PV_VMA] == VMA_NONE:
         return _segv(m, s, t)
-    if s[base + PV_PTE]:
+    pte = s[base + PV_PTE]
+    if pte and not pte & PTE_SWAP:
         l = list(s)
         _next_pc(m, l, t)
         return "load", l
     if not _can_read_lock(m, s, t):
         return None
     l = list(s)
-    do_anonymous_page_read(m, l, p, v)
-    return "do_anonymous_page(read): map zero page", l
+    if pte:
+        l[m.th[t] + TH_LOCK] = LK_READ
+        return swap.do_swap_page(m, l, t, op, write=False)
+    return read_fault(m, l, p, v)
 
 
 def cpu_write(m, s, t, op):
@@ -196,25 +77,63 @@ def cpu_write(m, s, t, op):
         return None
     l = list(s)
     if pte == 0:
-        do_anonymous_page_write(m, l, p, v)
-        return "do_anonymous_page(write)", l
+        return write_fault_none(m, l, p, v)
     l[m.th[t] + TH_LOCK] = LK_READ
+    if pte & PTE_SWAP:
+        return swap.do_swap_page(m, l, t, op, write=True)
     return do_wp_page(m, l, t, op, unshare=False)
 
 
-def do_anonymous_page_read(m, l, p, v):
-    """do_anonymous_page, read fault (P2): map the shared zero page read-only."""
-    l[m.pv[p][v] + PV_PTE] = ZERO_PTE
+def read_fault(m, l, p, v):
+    """A read fault on an empty PTE: the zero page (anonymous) or the pagecache page (a
+    private file mapping)."""
+    f = m.vpage_file[v]
+    if f is None:
+        l[m.pv[p][v] + PV_PTE] = ZERO_PTE  # do_anonymous_page, read fault (P2)
+        return "do_anonymous_page(read): map zero page", l
+    do_read_fault(m, l, p, v, f)
+    return "do_read_fault: map pagecache page R/O", l
+
+
+def write_fault_none(m, l, p, v):
+    """A write fault on an empty PTE: do_anonymous_page, or do_cow_fault for a private
+    file mapping."""
+    if m.vpage_file[v] is None:
+        do_anonymous_page_write(m, l, p, v)
+        return "do_anonymous_page(write)", l
+    do_cow_fault(m, l, p, v)
+    return "do_cow_fault: private copy of the pagecache page", l
 
 
 def do_anonymous_page_write(m, l, p, v):
-    """do_anonymous_page, write fault (P1): a new zeroed page, exclusive (5.19:
-    page_add_new_anon_rmap sets PageAnonExclusive), writable and dirty if VM_WRITE."""
-    f = _alloc(m, l, ZERO_VALUE, FL_AE if m.ae else 0)
+    """do_anonymous_page, write fault (P1): a new zeroed page of the VMA's class (a THP
+    or hugetlb fault for those VMAs), exclusive (5.19: page_add_new_anon_rmap sets
+    PageAnonExclusive), writable and dirty if VM_WRITE."""
+    f = _alloc_fresh(m, l, ZERO_VALUE, m.vpage_class[v] | (FL_AE if m.ae else 0))
+    _map_new_page(m, l, p, v, f)
+
+
+def _map_new_page(m, l, p, v, f):
     l[m.fr[f] + FR_MAP] = 1
     base = m.pv[p][v]
     l[base + PV_PTE] = ((f + 1) << PTE_SHIFT) | (
-        PTE_W | PTE_D if l[base + PV_VMA] == VMA_RW else 0)
+        PTE_W | PTE_D | PTE_SD if l[base + PV_VMA] == VMA_RW else 0)
+
+
+def do_read_fault(m, l, p, v, f):
+    """do_read_fault -> filemap_map_pages: the pagecache page mapped read-only."""
+    b = m.fr[f]
+    l[b + FR_REF] += 1
+    l[b + FR_MAP] += 1
+    l[m.pv[p][v] + PV_PTE] = (f + 1) << PTE_SHIFT
+
+
+def do_cow_fault(m, l, p, v):
+    """do_cow_fault: a write to a private file mapping copies the pagecache page into a
+    new anonymous page right away."""
+    content = l[m.fr[m.vpage_file[v]] + FR_CONTENT]
+    f = _alloc_fresh(m, l, content, FL_AE if m.ae else 0)
+    _map_new_page(m, l, p, v, f)
 
 
 def do_wp_page(m, l, t, op, unshare):
@@ -228,12 +147,16 @@ def do_wp_page(m, l, t, op, unshare):
     if not pte & PTE_ZERO:
         f = (pte >> PTE_SHIFT) - 1
         fb = m.fr[f]
-        if m.can_reuse(m, l, f):
+        reuse = m.can_reuse(m, l, f)
+        if reuse is None:
+            return None  # lock_page sleeps: the page is locked by reclaim or swap-in
+        if reuse:
             if m.ae:
                 l[fb + FR_FLAGS] |= FL_AE  # page_move_anon_rmap + SetPageAnonExclusive
             if not unshare:
                 # wp_page_reuse: maybe_mkwrite(pte_mkdirty(entry))
-                l[base + PV_PTE] = pte | PTE_D | (PTE_W if l[base + PV_VMA] == VMA_RW else 0)
+                l[base + PV_PTE] = pte | PTE_D | PTE_SD | (
+                    PTE_W if l[base + PV_VMA] == VMA_RW else 0)
             _fault_done(m, l, t, op, wrote=not unshare)
             return ("do_wp_page: unshare, page already exclusive" if unshare
                     else "do_wp_page -> wp_page_reuse"), l
@@ -256,8 +179,13 @@ def wp_page_copy_alloc(m, s, t, op):
     l = list(s)
     b = m.th[t]
     old = l[b + TH_FA]
-    content = ZERO_VALUE if old == ZERO_REF else l[m.fr[old - 1] + FR_CONTENT]
-    n = _alloc(m, l, content, 0)
+    if old == ZERO_REF:
+        content, cls = ZERO_VALUE, 0
+    else:
+        content = l[m.fr[old - 1] + FR_CONTENT]
+        # a hugetlb COW copies the huge page; a THP COW splits and copies one small page
+        cls = l[m.fr[old - 1] + FR_FLAGS] & FL_HUGETLB
+    n = _alloc_fresh(m, l, content, cls)
     l[b + TH_FB] = n + 1
     l[b + TH_PHASE] = WP_COPY_INSTALL
     return "wp_page_copy: alloc + copy", l
@@ -289,7 +217,7 @@ def wp_page_copy_install(m, s, t, op):
     if unshare:
         l[base + PV_PTE] = (new + 1) << PTE_SHIFT
     else:
-        l[base + PV_PTE] = ((new + 1) << PTE_SHIFT) | PTE_D | (
+        l[base + PV_PTE] = ((new + 1) << PTE_SHIFT) | PTE_D | PTE_SD | (
             PTE_W if l[base + PV_VMA] == VMA_RW else 0)
     l[b + TH_FB] = 0
     if old == ZERO_REF:
@@ -346,11 +274,10 @@ def follow_page_pte(m, s, t, op):
     if foll_write and not op.write and l[b + TH_Y] and pte & PTE_D:
         foll_write = False
     if pte == 0:
-        if foll_write:
-            do_anonymous_page_write(m, l, p, v)
-            return "faultin_page -> do_anonymous_page(write)", l
-        do_anonymous_page_read(m, l, p, v)
-        return "faultin_page -> do_anonymous_page(read): zero page", l
+        action, l = write_fault_none(m, l, p, v) if foll_write else read_fault(m, l, p, v)
+        return "faultin_page -> " + action, l
+    if pte & PTE_SWAP:
+        return swap.do_swap_page(m, l, t, op, write=foll_write)
     if not pte & PTE_W:
         if foll_write:
             return do_wp_page(m, l, t, op, unshare=False)
@@ -398,7 +325,7 @@ def gup_fast_read_pte(m, s, t, op):
     p, v = m.t_proc[t], op.v
     pte = s[m.pv[p][v] + PV_PTE]
     l = list(s)
-    if pte == 0 or pte & PTE_ZERO or (
+    if pte == 0 or pte & (PTE_ZERO | PTE_SWAP) or (
             (op.write or m.gup_read_breaks_cow) and not pte & PTE_W):
         _gup_fast_fall_back(m, l, t, 0)
         return "gup_fast: pte not usable, fall back", l
@@ -503,13 +430,21 @@ def copy_present_pte(m, s, t, op):
         l[cb + PV_PTE] = ZERO_PTE
         _fork_next_vpage(m, l, t)
         return "copy_present_pte: zero page", l
+    if pte & PTE_SWAP:
+        swap.copy_nonpresent_pte(m, l, pb, cb)
+        _fork_next_vpage(m, l, t)
+        return "copy_nonpresent_pte: swap_duplicate", l
     f = (pte >> PTE_SHIFT) - 1
     fb = m.fr[f]
     seq = m.proc[p] + PROC_WP_SEQ
     if m.fork_must_copy(m, l, p, f):
         # copy_present_page: the child gets its own copy now; the parent keeps its
-        # (still writable) PTE and the pinned page (70e806e4e645; 5.19 -EBUSY path)
-        n = _alloc(m, l, l[fb + FR_CONTENT], FL_AE if m.ae else 0)
+        # (still writable) PTE and the pinned page (70e806e4e645; 5.19 -EBUSY path).
+        # A pinned PMD-mapped THP is split first (d042035eaf5f): it stays PTE-mapped.
+        flags = l[fb + FR_FLAGS]
+        if flags & FL_THP:
+            l[fb + FR_FLAGS] = flags & ~FL_THP | FL_PTE_THP
+        n = _alloc_fresh(m, l, l[fb + FR_CONTENT], (flags & FL_HUGETLB) | (FL_AE if m.ae else 0))
         l[m.fr[n] + FR_MAP] = 1
         l[cb + PV_PTE] = ((n + 1) << PTE_SHIFT) | PTE_D | (
             PTE_W if l[cb + PV_VMA] == VMA_RW else 0)
@@ -572,10 +507,14 @@ def zap_pte_range(m, s, t, op):
     if munmap:
         l[base + PV_VMA] = VMA_NONE
     else:
-        l[base + PV_IDEAL] = ZERO_VALUE  # the next touch reads zeroes
+        l[base + PV_IDEAL] = m.vpage_initial[v]  # the next touch reads zeroes / the file
     if pte == 0 or pte & PTE_ZERO:
         _next_pc(m, l, t)
         return "zap_pte_range", l
+    if pte & PTE_SWAP:
+        swap.free_swap_and_cache(m, l, (pte >> PTE_SHIFT) - 1)
+        _next_pc(m, l, t)
+        return "zap_pte_range: free_swap_and_cache", l
     f = (pte >> PTE_SHIFT) - 1
     l[m.fr[f] + FR_MAP] -= 1
     b = m.th[t]
@@ -608,7 +547,7 @@ def change_pte_range(m, s, t, op):
     pte = l[base + PV_PTE]
     if op.prot_write:
         l[base + PV_VMA] = VMA_RW
-        if (m.mprotect_writable_if_exclusive and pte and not pte & PTE_ZERO
+        if (m.mprotect_writable_if_exclusive and pte and not pte & (PTE_ZERO | PTE_SWAP)
                 and l[m.fr[(pte >> PTE_SHIFT) - 1] + FR_FLAGS] & FL_AE):
             l[base + PV_PTE] = pte | PTE_W
     else:
@@ -616,6 +555,32 @@ def change_pte_range(m, s, t, op):
         l[base + PV_PTE] = pte & ~PTE_W
     _next_pc(m, l, t)
     return "change_pte_range", l
+
+
+def clear_soft_dirty(m, s, t, op):
+    """clear_refs_write(CLEAR_REFS_SOFT_DIRTY) -> clear_soft_dirty, one PT-lock pass over
+    the process: every present PTE is write-protected and loses soft-dirty, except (5.11,
+    9348b73c2e1b pte_is_pinned) a writable PTE of a maybe-pinned page in an mm that has
+    pinned pages.  mmap_lock read before 5.11, write after ("fix clear_refs_write
+    locking")."""
+    if m.clear_refs_mmap_write:
+        if not _can_write_lock(m, s, t):
+            return None
+    elif _lock_state(m, s, t)[0]:
+        return None
+    p = m.t_proc[t]
+    l = list(s)
+    pinned_mm = l[m.proc[p] + PROC_HAS_PINNED]
+    for base in m.pv[p]:
+        pte = l[base + PV_PTE]
+        if not pte or pte & PTE_SWAP:
+            continue
+        if (m.clear_refs_skip_pinned and pte & PTE_W and pinned_mm and not pte & PTE_ZERO
+                and l[m.fr[(pte >> PTE_SHIFT) - 1] + FR_REF] >= 1024):
+            continue  # page_maybe_dma_pinned: leave it writable
+        l[base + PV_PTE] = pte & ~(PTE_W | PTE_SD)
+    _next_pc(m, l, t)
+    return "clear_refs: clear_soft_dirty", l
 
 
 # ----------------------------------------------------------------------------- references
@@ -684,7 +649,9 @@ def exit_mmap_unmap(m, s, t, op):
         pte = l[base + PV_PTE]
         l[base + PV_PTE] = 0
         l[base + PV_VMA] = VMA_NONE
-        if pte and not pte & PTE_ZERO:
+        if pte & PTE_SWAP:
+            swap.free_swap_and_cache(m, l, (pte >> PTE_SHIFT) - 1)
+        elif pte and not pte & PTE_ZERO:
             f = (pte >> PTE_SHIFT) - 1
             l[m.fr[f] + FR_MAP] -= 1
             mask |= 1 << f
@@ -749,7 +716,10 @@ OP_START = {
     "munmap": zap_pte_range, "dontneed": zap_pte_range, "mprotect": change_pte_range,
     "put": put_reference, "device_write": device_write, "device_read": device_read,
     "exit": exit_mmap_unmap, "wait": wait_for_exit, "signal": signal_event,
-    "await": await_event,
+    "await": await_event, "pageout": swap.madvise_pageout, "clear_refs": clear_soft_dirty,
+    # background actors' ops
+    "reclaim": background.reclaim_any, "speculative_ref": background.speculative_get,
+    "lru_drain": background.lru_add_drain,
 }
 PHASE_STEP = {
     WP_COPY_ALLOC: wp_page_copy_alloc, WP_COPY_INSTALL: wp_page_copy_install,
@@ -757,4 +727,7 @@ PHASE_STEP = {
     GUPF_GRAB: gup_fast_try_grab, GUPF_RECHECK: gup_fast_recheck, GUPF_END: gup_fast_end,
     FORK_COPY: copy_present_pte, FORK_WRPROTECT: copy_present_pte_wrprotect,
     FORK_END: dup_mmap_finish, ZAP_FLUSH: zap_tlb_flush_put, EXIT_FREE: exit_mmap_free,
+    RECLAIM_ADD: swap.add_to_swap, RECLAIM_UNMAP: swap.try_to_unmap_one,
+    RECLAIM_FREE: swap.pageout_remove_mapping, SWAPIN_MAP: swap.do_swap_page_map,
+    SPEC_DROP: background.speculative_put,
 }

@@ -62,6 +62,8 @@ VALID_SCENARIO = textwrap.dedent("""\
           - gup: {page: Z, as: R3, type: get, fast: true, coherent: true}
           - device_read: {ref: R3}
           - put: R3
+          - pageout: Z
+          - clear_refs
           - exit:
     define_policies:
       base-on-defined:
@@ -84,6 +86,7 @@ VALID_SCENARIO = textwrap.dedent("""\
     """)
 
 PATH = "t.yaml"
+DEFAULT_EXTRA = (("kind", "small"), ("backing", "anon"))
 
 
 def line_of(text: str, snippet: str) -> int:
@@ -108,7 +111,8 @@ def test_top_level_fields(scen):
     assert scen.name == "everything"
     assert scen.description == "Exercises every operation and every alias."
     assert [(p.name, p.state, p.loc.line, p.extra) for p in scen.pages] == [
-        ("X", "present", 6, ()), ("Y", "zero", 7, ()), ("Z", "none", 8, ())]
+        ("X", "present", 6, DEFAULT_EXTRA), ("Y", "zero", 7, DEFAULT_EXTRA),
+        ("Z", "none", 8, DEFAULT_EXTRA)]
     assert scen.events == ("pinned",)
     assert scen.policies == ("v5.7", "page_count", "precise-mapcount", "base-on-defined")
     assert scen.properties == ("pin-coherent", "no-leak")
@@ -189,6 +193,8 @@ def test_programs(scen):
         ("gup", "gup", gup("Z", "R3", "get", fast=True, coherent=True), L("as: R3")),
         ("device_read", "device_read", {"ref": "R3"}, L("{ref: R3}")),
         ("put", "put", {"ref": "R3"}, L("put: R3")),
+        ("pageout", "pageout", {"page": "Z"}, L("pageout: Z")),
+        ("clear_refs", "clear_refs", {}, L("- clear_refs")),
         ("exit", "exit", {}, L("- exit:")),
     ]
     # args are in the canonical op's field order

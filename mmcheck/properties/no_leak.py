@@ -8,8 +8,9 @@ page table or through a GUP reference it holds, is a missed COW (a data leak).
 
 from __future__ import annotations
 
-from ..state import (FR_CONTENT, PROC_STATUS, PTE_SHIFT, PTE_ZERO, PV_LEGIT, PV_PTE,
+from ..state import (FR_CONTENT, PROC_STATUS, PTE_SHIFT, PTE_SWAP, PTE_ZERO, PV_LEGIT, PV_PTE,
                      RUNNING)
+from .observe import pte_value
 from .base import Property, register
 
 
@@ -29,15 +30,24 @@ class NoLeak(Property):
                    for r in range(len(m.refs)) if m.ref_owner[r] == p])
                  for p in range(len(m.procs))]
         content = [b + FR_CONTENT for b in m.fr]
+        # a private mapping must never write into the file: its pagecache page keeps the
+        # file's data (there are no shared writable mappings in the model)
+        files = [(m.fr[m.vpage_file[v]] + FR_CONTENT, m.file_value[v], m.vpages[v])
+                 for v in m.file_vpages]
 
         def check(s):
+            for ix, value, vname in files:
+                if s[ix] != value:
+                    return (f"the file page behind {vname} now holds {m.value_name(s[ix])}: a "
+                            f"private write reached the file")
             for status_ix, p, pages, refs in table:
                 if s[status_ix] != RUNNING:
                     continue
                 for v, pte_ix, legit_ix in pages:
                     pte = s[pte_ix]
                     if pte and not pte & PTE_ZERO:
-                        value = s[content[(pte >> PTE_SHIFT) - 1]]
+                        value = (pte_value(m, s, pte) if pte & PTE_SWAP
+                                 else s[content[(pte >> PTE_SHIFT) - 1]])
                         if not s[legit_ix] >> value & 1:
                             return (f"{m.procs[p]} can observe {m.value_name(value)} at "
                                     f"{m.vpages[v]} through its page table, but that is not "

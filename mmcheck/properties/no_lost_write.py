@@ -3,7 +3,8 @@ what a device wrote for it through one of its references, or zeroes after DONTNE
 
 from __future__ import annotations
 
-from ..state import (FR_CONTENT, PROC_STATUS, PTE_SHIFT, PTE_ZERO, PV_IDEAL, PV_PTE,
+from .observe import pte_value
+from ..state import (PTE_SWAP, FR_CONTENT, PROC_STATUS, PTE_SHIFT, PTE_ZERO, PV_IDEAL, PV_PTE,
                      PV_VMA, RUNNING, VMA_NONE, ZERO_VALUE)
 from .base import Property, register
 
@@ -31,8 +32,12 @@ class NoLostWrite(Property):
                     if s[vma_ix] == VMA_NONE:
                         continue
                     pte = s[pte_ix]
-                    seen = (ZERO_VALUE if pte == 0 or pte & PTE_ZERO
-                            else s[content[(pte >> PTE_SHIFT) - 1]])
+                    if pte == 0:
+                        seen = m.vpage_initial[v]  # a fault maps zeroes or the file page
+                    elif pte & (PTE_ZERO | PTE_SWAP):
+                        seen = pte_value(m, s, pte)
+                    else:
+                        seen = s[content[(pte >> PTE_SHIFT) - 1]]
                     if seen != s[ideal_ix]:
                         return (f"{m.procs[p]} reads {m.value_name(seen)} at {m.vpages[v]} but "
                                 f"its latest data there is {m.value_name(s[ideal_ix])}")

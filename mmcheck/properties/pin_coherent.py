@@ -9,7 +9,8 @@ the same page means the device and the process see each other's writes.  A none 
 
 from __future__ import annotations
 
-from ..state import (PROC_STATUS, PTE_SHIFT, PTE_ZERO, PV_PTE, PV_VMA, RUNNING,
+from .observe import swapcache_frame
+from ..state import (PTE_SWAP, PROC_STATUS, PTE_SHIFT, PTE_ZERO, PV_PTE, PV_VMA, RUNNING,
                      VMA_NONE, ZERO_REF)
 from .base import Property, register
 
@@ -36,10 +37,16 @@ class PinCoherent(Property):
                 pte = s[base + PV_PTE]
                 if s[base + PV_VMA] == VMA_NONE or pte == 0:
                     continue
-                mapped = ZERO_REF if pte & PTE_ZERO else (pte >> PTE_SHIFT)
+                if pte & PTE_SWAP:
+                    # swapped out: coherent only if a fault will map the pinned page again,
+                    # i.e. it is the swapcache page of that slot
+                    mapped = swapcache_frame(m, s, (pte >> PTE_SHIFT) - 1) + 1
+                else:
+                    mapped = ZERO_REF if pte & PTE_ZERO else (pte >> PTE_SHIFT)
                 if mapped != held:
                     where = "the zero page" if held == ZERO_REF else f"f{held - 1}"
-                    now = "the zero page" if mapped == ZERO_REF else f"f{mapped - 1}"
+                    now = ("the zero page" if mapped == ZERO_REF else f"f{mapped - 1}"
+                           if mapped > 0 else "a swap entry whose page is gone")
                     return (f"reference {m.refs[r]} holds {where} but {m.procs[p]} now maps "
                             f"{m.vpages[m.ref_vpage[r]]} to {now}")
             return None

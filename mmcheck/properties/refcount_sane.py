@@ -1,14 +1,16 @@
 """refcount-sane: every page's counters match what references it.
 
-page_count = mappings + FOLL_GET refs + GUP_PIN_COUNTING_BIAS * pins + references held by
-threads in the middle of an operation; page_mapcount = PTEs mapping it; a free page is
+page_count = mappings + FOLL_GET refs + GUP_PIN_COUNTING_BIAS * pins + the swapcache's
+reference + the LRU add batch's reference + references held by threads (and background
+actors) in the middle of an operation; page_mapcount = PTEs mapping it; a swap slot's count
+is the number of swap PTEs using it and SWAP_HAS_CACHE says a swapcache page uses it; a free page is
 referenced by nothing (a reference to a freed page is a use-after-free); no counter goes
 negative.
 """
 
 from __future__ import annotations
 
-from ..state import (FL_ALLOC, FR_FLAGS, FR_MAP, FR_REF, PTE_MARKER, PTE_SHIFT, PTE_SWAP,
+from ..state import (FL_LRU_BATCH, FR_SLOT, SL_CACHE, SL_SIZE, SL_SWC, FL_ALLOC, FR_FLAGS, FR_MAP, FR_REF, FR_SIZE, PTE_MARKER, PTE_SHIFT, PTE_SWAP,
                      PTE_ZERO, PV_PTE, TH_FA, TH_FB, TH_FM, TH_PHASE, TH_X, _getter)
 from ..transitions import PHASE_REFS
 from .base import Property, register
@@ -30,18 +32,35 @@ class RefcountSane(Property):
         get_refs = _getter(m.refix)
         get_phases = _getter([b + TH_PHASE for b in m.th])
         biases = m.ref_bias
-        ref_slice = slice(L.fr_base + FR_REF, L.ref_base, 4)
-        map_slice = slice(L.fr_base + FR_MAP, L.ref_base, 4)
-        flag_slice = slice(L.fr_base + FR_FLAGS, L.ref_base, 4)
+        ref_slice = slice(L.fr_base + FR_REF, L.fr_end, FR_SIZE)
+        map_slice = slice(L.fr_base + FR_MAP, L.fr_end, FR_SIZE)
+        flag_slice = slice(L.fr_base + FR_FLAGS, L.fr_end, FR_SIZE)
+        slot_slice = slice(L.fr_base + FR_SLOT, L.fr_end, FR_SIZE)
+        S = m.n_slots
+        swc_slice = slice(L.sl_base + SL_SWC, L.ref_base, SL_SIZE)
+        cache_slice = slice(L.sl_base + SL_CACHE, L.ref_base, SL_SIZE)
 
         def expected(s):
             maps = [0] * F
             refs = [0] * F
+            swcs = [0] * S
             for pte in get_ptes(s):
                 if pte and not pte & skip:
                     f = (pte >> PTE_SHIFT) - 1
                     maps[f] += 1
                     refs[f] += 1
+                elif pte & PTE_SWAP:
+                    swcs[(pte >> PTE_SHIFT) - 1] += 1
+            if S:
+                for f, slot in enumerate(s[slot_slice]):
+                    if slot:
+                        refs[f] += 1  # the swapcache's reference
+            for v in m.file_vpages:
+                refs[m.vpage_file[v]] += 1  # the pagecache's reference
+            if m.lru_batch:
+                for f, flags in enumerate(s[flag_slice]):
+                    if flags & FL_LRU_BATCH:
+                        refs[f] += 1  # the LRU add batch's reference
             for r, held in enumerate(get_refs(s)):
                 if held > 0:
                     refs[held - 1] += biases[r]
@@ -51,16 +70,29 @@ class RefcountSane(Property):
                     held = PHASE_REFS.get(phase)
                     if held is not None:
                         _in_flight(m, s, t, held, refs, maps)
-            return refs, maps
+            return refs, maps, swcs
 
         def check(s):
-            refs, maps = expected(s)
+            refs, maps, swcs = expected(s)
             actual_refs = s[ref_slice]
             flags = s[flag_slice]
-            if (list(actual_refs) == refs and list(s[map_slice]) == maps
+            if not (list(actual_refs) == refs and list(s[map_slice]) == maps
                     and flags.count(0) == actual_refs.count(0)):
-                return None
-            return _explain(m, s, refs, maps)
+                return _explain(m, s, refs, maps)
+            if S:
+                if list(s[swc_slice]) != swcs:
+                    i = next(i for i in range(S) if s[m.sl[i] + SL_SWC] != swcs[i])
+                    return (f"swap slot s{i} has swap count {s[m.sl[i] + SL_SWC]} but "
+                            f"{swcs[i]} swap PTEs use it")
+                cached = [0] * S
+                for slot in s[slot_slice]:
+                    if slot:
+                        cached[slot - 1] += 1
+                if list(s[cache_slice]) != cached:
+                    i = next(i for i in range(S) if s[m.sl[i] + SL_CACHE] != cached[i])
+                    return (f"swap slot s{i}: SWAP_HAS_CACHE is {s[m.sl[i] + SL_CACHE]} but "
+                            f"{cached[i]} swapcache pages use it")
+            return None
 
         return check
 
