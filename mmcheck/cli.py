@@ -315,12 +315,13 @@ def replay(trace_file, scenario_path, policy_files):
 @click.option("--update", "update_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Rewrite the table between the verdict markers of this file; repeatable.")
 @click.option("--check", is_flag=True, help="With --update: exit 1 if a file is out of date instead of writing it.")
-def table(scenarios, policies, update_files, check):
+@click.option("--differences", is_flag=True, help="Also list, per pair of neighbouring policies, the scenarios whose verdicts differ.")
+def table(scenarios, policies, update_files, check, differences):
     """Markdown matrix of verdicts: scenarios x policies (LEAK / INCOH / LOST / REFCOUNT / ok)."""
     from .verdict_table import markdown, splice, verdict_rows
 
     rows, columns = verdict_rows(load_all(scenarios), policies or None)
-    text = markdown(rows, columns)
+    text = markdown(rows, columns, differences)
     if not update_files:
         click.echo(text, nl=False)
     stale = []

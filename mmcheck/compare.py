@@ -125,8 +125,8 @@ class Row:
     @property
     def search_text(self) -> str:
         s = self.search
-        if s == "reused":
-            return f"complete at {self.reused_from} (reused)"
+        if s == "reused":  # the time column says "reused"
+            return f"complete at {self.reused_from}"
         if s == "complete":
             return f"complete at {self.depth}"
         if s == "depth":
@@ -196,7 +196,8 @@ class ScenarioResult:
                 text = (f"{policy}: state space exhausted with depth bound {done.depth} "
                         f"(deepest state at depth {done.reached_depth})")
                 if reused:
-                    text += (f"; bounds {_span(reused)} reuse that run")
+                    text += (f"; bound {reused[0]} reuses that run" if len(reused) == 1 else
+                             f"; bounds {reused[0]}..{reused[-1]} reuse that run")
                 out.append(("info", text))
             if any(r.stuck_states for r in rows if not r.interrupted):
                 n = max(r.stuck_states for r in rows if not r.interrupted)
@@ -254,10 +255,6 @@ class CompareResult:
         return f"interrupted during {sc} / {policy} / depth bound {d}"
 
 
-def _span(depths: list[int]) -> str:
-    return str(depths[0]) if len(depths) == 1 else f"{depths[0]}..{depths[-1]}"
-
-
 # --------------------------------------------------------------------------------------------
 # progress
 
@@ -301,7 +298,7 @@ class RichProgress(CompareProgress):
                                    TextColumn, TimeElapsedColumn)
 
         self._progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
             MofNCompleteColumn(), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
             console=console or Console(stderr=True), transient=True)
         self._task = None
@@ -368,9 +365,12 @@ def compare(scenarios, policies=None, depths=(1, 1), properties=None, extra_defs
             sr = ScenarioResult(sc, names, tuple(properties) if properties else tuple(sc.properties))
             result.scenarios.append(sr)
             traces: dict = {}
+            position: list = [None]  # (scenario, policy, depth bound) of the current cell
             try:
                 _compare_scenario(sr, defs, lo, hi, properties, progress, with_traces,
-                                  max_states, canonicalize, traces, result)
+                                  max_states, canonicalize, traces, result, position)
+            except KeyboardInterrupt:  # between runs (the explorer handles its own)
+                result.interrupted, result.interrupted_at = True, position[0]
             finally:
                 if sr.rows:
                     sr.properties = tuple(sr.rows[0].verdicts)
@@ -383,25 +383,21 @@ def compare(scenarios, policies=None, depths=(1, 1), properties=None, extra_defs
 
 
 def _compare_scenario(sr, defs, lo, hi, properties, progress, with_traces, max_states,
-                      canonicalize, traces, result) -> None:
+                      canonicalize, traces, result, position) -> None:
     sc = sr.scenario
     for name in sr.policies:
         complete_row = None
         for d in range(lo, hi + 1):
+            position[0] = (sc.name, name, d)
             if complete_row is not None:
                 row = replace(complete_row, depth=d, reused_from=complete_row.depth)
                 sr.rows.append(row)
                 progress.run_finished(row)
                 continue
             progress.run_started(sc.name, name, d)
-            try:
-                run = runner.run_policy(sc, name, defs=defs, properties=properties or None,
-                                        depth=d, max_states=max_states,
-                                        canonicalize=canonicalize, progress=progress.callback,
-                                        with_traces=with_traces)
-            except KeyboardInterrupt:  # outside the explorer's own handling
-                result.interrupted, result.interrupted_at = True, (sc.name, name, d)
-                return
+            run = runner.run_policy(sc, name, defs=defs, properties=properties or None,
+                                    depth=d, max_states=max_states, canonicalize=canonicalize,
+                                    progress=progress.callback, with_traces=with_traces)
             row = _row(run, d)
             sr.rows.append(row)
             for v in run.verdicts:
@@ -529,7 +525,8 @@ def print_table(result: CompareResult, console) -> None:
         headers = _headers(sr)
         for i, h in enumerate(headers):
             numeric = i == 1 or 2 + len(sr.properties) <= i < len(headers) - 1
-            table.add_column(escape(h), justify="right" if numeric else "left")
+            table.add_column(escape(h), justify="right" if numeric else "left",
+                             no_wrap=i > 0)
         previous = None
         for n, row in enumerate(sr.rows):
             texts = [escape(t) for t in _cells(sr, row)]

@@ -29,7 +29,7 @@ def verdict_rows(scenarios, policies=None):
     return rows, columns
 
 
-def markdown(rows, columns) -> str:
+def markdown(rows, columns, differences=False) -> str:
     out = ["| scenario | " + " | ".join(columns) + " |",
            "|---|" + "---|" * len(columns)]
     for sc, cells in rows:
@@ -38,6 +38,20 @@ def markdown(rows, columns) -> str:
             text, bad = cells.get(c, ("", False))
             line.append(f"{text}{' !' if bad else ''}")
         out.append("| " + " | ".join(line) + " |")
+    text = "\n".join(out) + "\n"
+    if differences:
+        text += "\nWhere neighbouring policies differ:\n\n" + neighbour_differences(rows, columns)
+    return text
+
+
+def neighbour_differences(rows, columns) -> str:
+    """Markdown list: for each pair of neighbouring policies, the scenarios whose verdicts
+    differ (an era preset that changes nothing would show an empty list)."""
+    out = []
+    for a, b in zip(columns, columns[1:]):
+        names = [f"`{sc.name}`" for sc, cells in rows
+                 if a in cells and b in cells and cells[a][0] != cells[b][0]]
+        out.append(f"- `{a}` -> `{b}`: " + (", ".join(names) if names else "no difference"))
     return "\n".join(out) + "\n"
 
 

@@ -19,7 +19,7 @@ from mmcheck.trace import ReplayError, build_trace, check_trace, replay
 
 SCENARIOS = sorted(glob.glob("scenarios/classics/*.yaml"))
 ALL_SCENARIOS = sorted(glob.glob("scenarios/**/*.yaml", recursive=True))
-CASES = [(f, p) for f in SCENARIOS for p in load_scenario(f).policies]
+CASES = [(f, p) for f in ALL_SCENARIOS for p in load_scenario(f).policies]
 
 
 def model_for(path, policy):
@@ -53,7 +53,7 @@ def test_each_property_is_violated_somewhere_and_holds_somewhere():
     for f in SCENARIOS:
         for e in load_scenario(f).expect:
             seen.setdefault(e.prop, set()).add(e.verdict)
-    for prop in ("no-leak", "pin-coherent", "no-lost-write", "refcount-sane"):
+    for prop in ("no-leak", "pin-coherent", "no-lost-write", "refcount-sane", "exclusive-sane"):
         assert seen[prop] == {"holds", "violated"}, prop
 
 
@@ -101,7 +101,7 @@ def test_canonical_count_equals_brute_force_orbit_count(name, policy):
     assert len({m.canonical(s) for s in raw}) == len(orbits)
 
 
-@pytest.mark.parametrize("path,policy", CASES[::3])
+@pytest.mark.parametrize("path,policy", CASES[::7])
 def test_verdicts_same_with_and_without_canonicalisation(path, policy):
     sc = load_scenario(path)
     on = run_policy(sc, policy, canonicalize=True, with_traces=False)
@@ -114,7 +114,7 @@ def test_verdicts_same_with_and_without_canonicalisation(path, policy):
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_canonical_form_is_invariant_under_frame_renaming(data):
-    path = data.draw(st.sampled_from(SCENARIOS))
+    path = data.draw(st.sampled_from(ALL_SCENARIOS))
     policy = data.draw(st.sampled_from(["v5.7", "v5.9", "v5.19"]))
     m = model_for(path, policy)
     states = sorted(reachable_raw(m))
@@ -242,3 +242,12 @@ processes:
         run = run_policy(sc, policy)
         assert all(v.verdict == "holds" for v in run.verdicts), policy
         assert run.final_states == 1
+
+
+def test_generated_cow_scenarios_are_fresh():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "tools/gen_cow_scenarios.py", "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
