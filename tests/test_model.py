@@ -251,3 +251,17 @@ def test_generated_cow_scenarios_are_fresh():
     r = subprocess.run([sys.executable, "tools/gen_cow_scenarios.py", "--check"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("name,copies_unnecessarily,does_not", [
+    # T2.8: an extra reference (speculative, LRU batch) makes page_count-based reuse copy a
+    # page nobody else can observe; mapcount-based reuse ignores it; 5.18 drains the batch
+    ("unnecessary_cow_speculative_ref", ("v5.9", "v5.11", "v5.18", "v5.19"), ("v5.7",)),
+    ("lru_batch_unnecessary_cow", ("v5.9", "v5.11"), ("v5.7", "v5.18", "v5.19")),
+])
+def test_unnecessary_cow_counts(name, copies_unnecessarily, does_not):
+    sc = load_scenario(f"scenarios/anon/{name}.yaml")
+    for policy in copies_unnecessarily:
+        assert run_policy(sc, policy, with_traces=False).unnecessary_copies > 0, policy
+    for policy in does_not:
+        assert run_policy(sc, policy, with_traces=False).unnecessary_copies == 0, policy
