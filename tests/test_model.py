@@ -119,8 +119,10 @@ def test_canonical_form_is_invariant_under_frame_renaming(data):
     m = model_for(path, policy)
     states = sorted(reachable_raw(m))
     s = data.draw(st.sampled_from(states))
-    perm = data.draw(st.permutations(range(m.n_frames)))
-    renamed = m.L.permute(s, list(perm))
+    fixed = m.L.n_fixed_frames  # pagecache pages have identity
+    perm = list(range(fixed)) + list(data.draw(st.permutations(range(fixed, m.n_frames))))
+    slot_perm = list(data.draw(st.permutations(range(m.n_slots)))) if m.n_slots else None
+    renamed = m.L.permute(s, perm, slot_perm)
     assert m.canonical(renamed) == m.canonical(s)
     # renaming commutes with successors (labels do not mention frames)
     succ = {lab: m.canonical(t) for lab, t in m.successors(s)}
@@ -265,3 +267,20 @@ def test_unnecessary_cow_counts(name, copies_unnecessarily, does_not):
         assert run_policy(sc, policy, with_traces=False).unnecessary_copies > 0, policy
     for policy in does_not:
         assert run_policy(sc, policy, with_traces=False).unnecessary_copies == 0, policy
+
+
+@pytest.mark.parametrize("path,policy", [
+    ("scenarios/anon/odirect_swap_read_write.yaml", "v5.11"),
+    ("scenarios/anon/odirect_swap_read_write.yaml", "v5.19"),
+])
+def test_canonical_count_with_swap_slots_equals_brute_force(path, policy):
+    """Frames and swap slots are renamed together: the reduced count must equal the number
+    of orbits under all frame x slot permutations."""
+    m = model_for(path, policy)
+    raw = reachable_raw(m)
+    frame_perms = list(itertools.permutations(range(m.n_frames)))
+    slot_perms = list(itertools.permutations(range(m.n_slots)))
+    plans = [m.L._plan(list(fp), list(sp)) for fp in frame_perms for sp in slot_perms]
+    orbits = {min(m.L._apply(s, plan) for plan in plans) for s in raw}
+    reduced = explorer.explore(m, canonicalize=True)
+    assert reduced.complete and reduced.states == len(orbits)
