@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..state import (FL_AE, FL_FILE, FR_FLAGS, FR_MAP, FR_SLOT, PROC_STATUS, PTE_SHIFT,
                      PTE_SWAP, PTE_SWX, PTE_W, PTE_ZERO, PV_PTE, RUNNING, SL_SWC)
 from ..kernel import FORK_WRPROTECT
-from ..state import TH_PHASE, TH_X
+from ..state import TH_PHASE, TH_X, _getter
 from .base import Property, register
 
 
@@ -28,65 +28,70 @@ class ExclusiveSane(Property):
     catches = "exclusivity violation (the root of missed and wrong COWs)"
 
     def compile(self, m):
-        ptes = [(p, v, m.pv[p][v] + PV_PTE) for p in range(len(m.procs))
-                for v in range(m.n_vpages)]
+        where = [(p, v) for p in range(len(m.procs)) for v in range(m.n_vpages)]
+        get_ptes = _getter([m.pv[p][v] + PV_PTE for p, v in where])
+        get_refs = _getter(m.refix)
+        get_phases = _getter([m.th[t] + TH_PHASE for t in range(m.n_program_threads)])
+        pv_index = {pv: i for i, pv in enumerate(where)}
         pins = [r for r in range(len(m.refs)) if m.ref_pin[r]]
         ae = m.ae
-        forkers = [(t, m.th[t], m.t_proc[t]) for t in range(m.n_program_threads)]
+        special = PTE_ZERO | PTE_SWAP
+
+        def name(i):
+            p, v = where[i]
+            return f"{m.procs[p]}:{m.vpages[v]}"
 
         def check(s):
-            # the PTE copy_present_pte is working on, under the PT lock, is between its
-            # page_try_dup_anon_rmap and its write-protect: not a state anyone can see
-            busy = {(p, s[b + TH_X]) for t, b, p in forkers if s[b + TH_PHASE] == FORK_WRPROTECT}
-            mappers = {}
-            for p, v, ix in ptes:
-                pte = s[ix]
-                if pte and not pte & (PTE_ZERO | PTE_SWAP):
-                    mappers.setdefault((pte >> PTE_SHIFT) - 1, []).append((p, v))
-            for p, v, ix in ptes:
-                pte = s[ix]
+            ptes = get_ptes(s)
+            mapped = [pte >> PTE_SHIFT for pte in ptes if pte and not pte & special]
+            held = get_refs(s)
+            busy = ()
+            phases = get_phases(s)
+            if FORK_WRPROTECT in phases:
+                # the PTE copy_present_pte is working on, under the PT lock, is between its
+                # page_try_dup_anon_rmap and its write-protect: not a state anyone sees
+                busy = {pv_index[m.t_proc[t], s[m.th[t] + TH_X]]
+                        for t, ph in enumerate(phases) if ph == FORK_WRPROTECT}
+            for i, pte in enumerate(ptes):
                 if pte & PTE_SWAP:
                     if ae and pte & PTE_SWX and s[m.sl[(pte >> PTE_SHIFT) - 1] + SL_SWC] != 1:
-                        return (f"{m.procs[p]}:{m.vpages[v]} is an exclusive swap entry but "
-                                f"its slot has other users")
+                        return f"{name(i)} is an exclusive swap entry but its slot has other users"
                     continue
-                if not pte & PTE_W or pte & PTE_ZERO or not pte or (p, v) in busy:
+                if not pte & PTE_W or i in busy:
                     continue
-                f = (pte >> PTE_SHIFT) - 1
-                b = m.fr[f]
-                where = f"{m.procs[p]}:{m.vpages[v]}"
-                if len(mappers[f]) > 1:
-                    q, w = mappers[f][0] if mappers[f][0] != (p, v) else mappers[f][1]
-                    return (f"{where} is writable but the page is also mapped at "
-                            f"{m.procs[q]}:{m.vpages[w]}")
-                for r, ix_r in enumerate(m.refix):
-                    if s[ix_r] == f + 1 and m.ref_owner[r] != p and \
-                            s[m.proc[m.ref_owner[r]] + PROC_STATUS] == RUNNING:
-                        return (f"{where} is writable but {m.procs[m.ref_owner[r]]} holds "
-                                f"reference {m.refs[r]} on the page")
+                f1 = pte >> PTE_SHIFT
+                b = m.fr[f1 - 1]
+                if mapped.count(f1) > 1:
+                    other = next(j for j, q in enumerate(ptes) if j != i and q >> PTE_SHIFT == f1
+                                 and q and not q & special)
+                    return f"{name(i)} is writable but the page is also mapped at {name(other)}"
+                if f1 in held:
+                    p = where[i][0]
+                    for r, h in enumerate(held):
+                        o = m.ref_owner[r]
+                        if h == f1 and o != p and s[m.proc[o] + PROC_STATUS] == RUNNING:
+                            return (f"{name(i)} is writable but {m.procs[o]} holds reference "
+                                    f"{m.refs[r]} on the page")
                 slot = s[b + FR_SLOT]
                 if slot and s[m.sl[slot - 1] + SL_SWC]:
-                    return f"{where} is writable but swap entries still use its swapcache slot"
-                if ae and not s[b + FR_FLAGS] & FL_AE and not s[b + FR_FLAGS] & FL_FILE:
-                    return f"{where} is writable but its page is not PageAnonExclusive (I1)"
+                    return f"{name(i)} is writable but swap entries still use its swapcache slot"
+                if ae and not s[b + FR_FLAGS] & (FL_AE | FL_FILE):
+                    return f"{name(i)} is writable but its page is not PageAnonExclusive (I1)"
             for r in pins:
-                held = s[m.refix[r]]
-                if held <= 0:
+                h = held[r]
+                if h <= 0 or s[m.fr[h - 1] + FR_FLAGS] & FL_FILE:
                     continue
-                b = m.fr[held - 1]
-                if s[b + FR_FLAGS] & FL_FILE:
-                    continue
-                procs = {p for p, _v in mappers.get(held - 1, ())}
-                if len(procs) > 1:
-                    return (f"pinned page of reference {m.refs[r]} is mapped by "
-                            f"{', '.join(m.procs[p] for p in sorted(procs))}")
-                if ae and not s[b + FR_FLAGS] & FL_AE:
-                    return (f"reference {m.refs[r]} pins a page that is not "
-                            f"PageAnonExclusive (I2)")
-            if ae:
-                for f, who in mappers.items():
-                    if len(who) > 1 and s[m.fr[f] + FR_FLAGS] & FL_AE:
-                        return f"f{f} is PageAnonExclusive but mapped {len(who)} times"
+                if mapped.count(h) > 1:
+                    procs = sorted({m.procs[where[j][0]] for j, q in enumerate(ptes)
+                                    if q and not q & special and q >> PTE_SHIFT == h})
+                    if len(procs) > 1:
+                        return f"pinned page of reference {m.refs[r]} is mapped by {', '.join(procs)}"
+                if ae and not s[m.fr[h - 1] + FR_FLAGS] & FL_AE:
+                    return f"reference {m.refs[r]} pins a page that is not PageAnonExclusive (I2)"
+            if ae and len(mapped) != len(set(mapped)):
+                for f1 in set(mapped):
+                    if mapped.count(f1) > 1 and s[m.fr[f1 - 1] + FR_FLAGS] & FL_AE:
+                        return f"f{f1 - 1} is PageAnonExclusive but mapped {mapped.count(f1)} times"
             return None
 
         return check

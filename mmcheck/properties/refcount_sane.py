@@ -40,9 +40,15 @@ class RefcountSane(Property):
         swc_slice = slice(L.sl_base + SL_SWC, L.ref_base, SL_SIZE)
         cache_slice = slice(L.sl_base + SL_CACHE, L.ref_base, SL_SIZE)
 
+        base_refs = [0] * F
+        for v in m.file_vpages:
+            base_refs[m.vpage_file[v]] += 1  # the pagecache's reference
+        fa_ix = [b + TH_FA for b in m.th]
+        fb_ix = [b + TH_FB for b in m.th]
+
         def expected(s):
             maps = [0] * F
-            refs = [0] * F
+            refs = list(base_refs)
             swcs = [0] * S
             for pte in get_ptes(s):
                 if pte and not pte & skip:
@@ -55,8 +61,6 @@ class RefcountSane(Property):
                 for f, slot in enumerate(s[slot_slice]):
                     if slot:
                         refs[f] += 1  # the swapcache's reference
-            for v in m.file_vpages:
-                refs[m.vpage_file[v]] += 1  # the pagecache's reference
             if m.lru_batch:
                 for f, flags in enumerate(s[flag_slice]):
                     if flags & FL_LRU_BATCH:
@@ -68,7 +72,15 @@ class RefcountSane(Property):
             if any(phases):
                 for t, phase in enumerate(phases):
                     held = PHASE_REFS.get(phase)
-                    if held is not None:
+                    if held is None:
+                        continue
+                    na, nb, nm = held
+                    if na.__class__ is int and not nm:  # the common case, inline
+                        if na and s[fa_ix[t]] > 0:
+                            refs[s[fa_ix[t]] - 1] += na
+                        if nb and s[fb_ix[t]] > 0:
+                            refs[s[fb_ix[t]] - 1] += nb
+                    else:
                         _in_flight(m, s, t, held, refs, maps)
             return refs, maps, swcs
 
