@@ -158,8 +158,9 @@ def _drain_lru_batches(m, l):
 
 
 def _next_pc(m, l, t):
+    """The op is done: the next program step (a menu thread goes back to idle, 0)."""
     b = m.th[t]
-    l[b + TH_PC] += 1
+    l[b + TH_PC] = 0 if m.is_menu[t] else l[b + TH_PC] + 1
     l[b + TH_PHASE] = IDLE
     l[b + TH_FA] = l[b + TH_FB] = l[b + TH_FM] = l[b + TH_X] = l[b + TH_Y] = 0
     l[b + TH_LOCK] = LK_NONE

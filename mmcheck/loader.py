@@ -24,6 +24,8 @@ from .properties import NAMES as PROPERTY_NAMES
 from .spec import (
     Expectation,
     Loc,
+    Menu,
+    MenuTemplate,
     Op,
     PageSpec,
     PolicyDef,
@@ -78,9 +80,13 @@ in this dict's order, with defaults filled in."""
 
 TOP_LEVEL_KEYS: tuple[str, ...] = (
     "name", "description", "pages", "processes", "define_policies", "policies",
-    "properties", "expect", "depth", "max_states", "background",
+    "properties", "expect", "depth", "max_states", "background", "menu",
 )
-_REQUIRED_TOP = ("name", "pages", "processes")
+_REQUIRED_TOP = ("name", "pages")
+MENU_OPS = ("read", "write", "fork", "munmap", "dontneed", "mprotect", "gup", "vmsplice", "pin",
+            "put", "device_read", "device_write", "exit", "pageout", "clear_refs")
+# fields the model instantiates in a menu (a template may not fix them)
+_MENU_INSTANTIATED = ("page", "as", "ref", "child", "threads", "process", "event")
 _PROCESS_KEYS = ("threads", "program")
 _POLICY_DEF_KEYS = ("base", "knobs", "description")
 VERDICTS = ("holds", "violated")
@@ -767,6 +773,78 @@ def _parse_pages(chk: _Checker, node: _Node) -> dict[str, PageSpec]:
     return pages
 
 
+def _parse_menu(chk: _Checker, node: _Node) -> Menu:
+    entries = chk.mapping(node, "processes, references, ops")
+    chk.keys(node, ("processes", "references", "ops"))
+    if "ops" not in entries:
+        chk.err(node.line, "menu: missing required key 'ops'")
+
+    def count(key, default, low, high):
+        if key not in entries:
+            return default
+        vnode = entries[key]
+        v = vnode.value if vnode.kind == "scalar" else None
+        if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+            chk.err(vnode.line, f"menu.{key} must be an integer from {low} to {high}, got "
+                                f"{chk.describe(vnode)}")
+        return v
+
+    processes = count("processes", 2, 1, 4)
+    references = count("references", 1, 0, 4)
+    templates = []
+    for item in chk.sequence(entries["ops"], "of operation templates"):
+        if item.kind == "scalar" and isinstance(item.value, str):
+            name, fnode = item.value, None
+        elif item.kind == "map" and len(item.value) == 1:
+            name, fnode = next(iter(item.value.items()))
+            if fnode.kind == "scalar" and fnode.value is None:
+                fnode = None
+            elif fnode.kind != "map":
+                chk.err(fnode.line, f"{item.path}.{name}: a template takes a mapping of fixed "
+                                    f"fields (and max), got {chk.describe(fnode)}")
+        else:
+            chk.err(item.line, f"{item.path}: a template is an operation name or "
+                               f"{{op: {{fields..., max: N}}}}, got {chk.describe(item)}")
+        if name not in MENU_OPS:
+            chk.err(item.line, f"{item.path}: '{name}' cannot be a menu template (menu ops: "
+                               f"{', '.join(MENU_OPS)}){_suggest(name, MENU_OPS)}")
+        spec = OPS[name]
+        canon = OPS[spec.alias_of] if spec.alias_of else spec
+        fixed = dict(spec.fixed)
+        args, maxuses = [], None
+        given = dict(fnode.value) if fnode is not None else {}
+        for key, vnode in given.items():
+            if key == "max":
+                v = vnode.value if vnode.kind == "scalar" else None
+                if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 8:
+                    chk.err(vnode.line, f"{vnode.path}: max must be an integer from 1 to 8, "
+                                        f"got {chk.describe(vnode)}")
+                maxuses = v
+                continue
+            f = spec.field(key) or canon.field(key)
+            if key in _MENU_INSTANTIATED:
+                chk.err(vnode.line, f"{vnode.path}: '{key}' is chosen by the menu, a template "
+                                    f"cannot fix it")
+            if f is None or key in fixed:
+                chk.err(vnode.line, f"{vnode.path}: unknown field '{key}' for menu template "
+                                    f"'{name}'")
+            fixed[key] = chk.field_value(f, vnode, name)
+        for f in canon.fields:
+            if f.name in _MENU_INSTANTIATED or f.name in fixed:
+                continue
+            f = spec.field(f.name) or f  # an alias may change a default (pin: longterm)
+            if f.required:
+                chk.err(item.line, f"{item.path}: menu template '{name}' needs '{f.name}'")
+            fixed[f.name] = f.default
+        if canon.name == "gup" and fixed.get("coherent") is None:
+            fixed["coherent"] = fixed.get("type") == "pin" and bool(fixed.get("longterm"))
+        args = tuple((f.name, fixed[f.name]) for f in canon.fields if f.name in fixed)
+        templates.append(MenuTemplate(canon.name, name, args, maxuses, Loc(chk.path, item.line)))
+    if not templates:
+        chk.err(entries["ops"].line, "menu.ops: at least one template is required")
+    return Menu(processes, references, tuple(templates), Loc(chk.path, node.line))
+
+
 def _parse_background(chk: _Checker, node: _Node) -> tuple:
     entries = chk.mapping(node, "actor -> count or true/false")
     chk.keys(node, tuple(BACKGROUND_FIELDS))
@@ -836,9 +914,17 @@ def load_scenario_text(text: str, path: str = "<string>") -> Scenario:
         policy_defs = _parse_policy_defs(p, top["define_policies"])
     defs = {d.name: d for d in policy_defs}
 
-    initial = p.parse_processes(top["processes"])
-    refs, events = p.cross_check(pages)
-    processes = tuple(initial) + tuple(p.forked)
+    menu = _parse_menu(p, top["menu"]) if "menu" in top else None
+    if "processes" not in top and menu is None:
+        p.err(1, "missing required key 'processes' (or a 'menu')")
+    if "processes" in top and menu is not None:
+        p.err(top["menu"].line, "a scenario has either 'processes' or a 'menu', not both")
+    if menu is not None:
+        refs, events, processes = (), (), ()
+    else:
+        initial = p.parse_processes(top["processes"])
+        refs, events = p.cross_check(pages)
+        processes = tuple(initial) + tuple(p.forked)
 
     if "policies" in top:
         policies = _name_list(p, top["policies"], "policies", lambda n: policy_mod.known(n, defs),
@@ -895,6 +981,7 @@ def load_scenario_text(text: str, path: str = "<string>") -> Scenario:
         depth=depth,
         max_states=max_states,
         background=background,
+        menu=menu,
         loc=Loc(path, 1),
     )
 

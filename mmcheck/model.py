@@ -7,6 +7,7 @@ states and labels back into readable snapshots for traces.
 
 from __future__ import annotations
 
+from . import menu as menu_mod
 from . import properties as props
 from . import rules
 from .ops import OPS
@@ -27,7 +28,8 @@ class CompiledOp:
     """A program step with everything its transitions need, resolved to indices."""
 
     __slots__ = ("kind", "start", "spec", "v", "val", "bit", "ref", "pin", "write",
-                 "longterm", "fast", "bias", "child", "target", "prot_write", "is_gup")
+                 "longterm", "fast", "bias", "child", "target", "prot_write", "is_gup",
+                 "epoch_ix", "counter_ix", "max_uses")
 
     def __init__(self, kind, spec):
         self.kind = kind
@@ -36,6 +38,9 @@ class CompiledOp:
         self.v = self.val = self.bit = self.ref = self.bias = self.child = self.target = 0
         self.pin = self.write = self.longterm = self.fast = self.prot_write = False
         self.is_gup = kind == "gup"
+        self.epoch_ix = None  # menu writes: value = val + the fork epoch in this field
+        self.counter_ix = None  # menu: the template's use counter
+        self.max_uses = None
 
 
 class MMModel:
@@ -45,6 +50,13 @@ class MMModel:
         for name, value in rules.bind(policy).items():
             setattr(self, name, value)
         self.lru_batch = bool(scenario.background_setting("lru_batch", False))
+        if scenario.menu is not None:
+            self.sc_processes, self.sc_refs, self.menu_instances = menu_mod.expand(scenario)
+            self.n_counters = len(scenario.menu.templates)
+        else:
+            self.sc_processes, self.sc_refs, self.menu_instances = (
+                scenario.processes, scenario.refs, None)
+            self.n_counters = 0
         self._compile_names(scenario)
         self._compile_values(scenario)
         self._compile_refs(scenario)
@@ -63,7 +75,8 @@ class MMModel:
         # zap, a speculative reference), a swap slot may keep one in the swapcache, and
         # every file page has its pagecache page
         self.n_frames = P * V + R + T + self.n_slots + len(self.file_vpages)
-        self.L = Layout(P, V, T, self.n_frames, R, self.n_slots, len(self.file_vpages))
+        self.L = Layout(P, V, T, self.n_frames, R, self.n_slots, len(self.file_vpages),
+                        self.n_counters)
         L = self.L
         self.proc, self.pv, self.th, self.fr, self.refix = L.proc, L.pv, L.th, L.fr, L.ref
         self.sl = L.sl
@@ -72,23 +85,27 @@ class MMModel:
                            else KERNEL for t in range(T)]
         self._thread_table = [(t, self.th[t], self.t_len[t], self._status_ix[t], self.programs[t])
                               for t in range(T)]
+        self.is_menu = [t < self.n_program_threads and self.menu_instances is not None
+                        for t in range(T)]
+        if self.menu_instances is not None:
+            self._compile_menu(scenario)
         self.property_names = tuple(properties or scenario.properties)
         self._checks = [(name, props.REGISTRY[name]().compile(self))
                         for name in self.property_names]
 
     # ------------------------------------------------------------------ compilation
     def _compile_names(self, sc):
-        self.procs = [p.name for p in sc.processes]
+        self.procs = [p.name for p in self.sc_processes]
         self.proc_index = {n: i for i, n in enumerate(self.procs)}
         self.vpages = [pg.name for pg in sc.pages]
         self.vpage_index = {n: i for i, n in enumerate(self.vpages)}
-        self.threads = [t for p in sc.processes for t in p.threads]
+        self.threads = [t for p in self.sc_processes for t in p.threads]
         self.thread_names = [t.qualname for t in self.threads]
         self.t_proc = [self.proc_index[t.process] for t in self.threads]
         self.t_len = [len(t.program) for t in self.threads]
         self.proc_threads = [[i for i, tp in enumerate(self.t_proc) if tp == p]
                              for p in range(len(self.procs))]
-        self.roots = [i for i, p in enumerate(sc.processes) if p.parent is None]
+        self.roots = [i for i, p in enumerate(self.sc_processes) if p.parent is None]
         self.event_bit = {e: 1 << i for i, e in enumerate(sc.events)}
         self.vpage_class = [_PAGE_CLASS[pg.get("kind", "small")] for pg in sc.pages]
         self.file_vpages = [v for v, pg in enumerate(sc.pages)
@@ -98,6 +115,62 @@ class MMModel:
         for i, v in enumerate(self.file_vpages):
             self.vpage_file[v] = i
         self.n_program_threads = len(self.threads)
+
+    def _compile_menu(self, sc):
+        """Guards and counters of menu instances (mmcheck.menu)."""
+        counter_base = self.L.counter_base
+        fork_templates = [g for g, tpl in enumerate(sc.menu.templates) if tpl.kind == "fork"]
+        epoch_ix = counter_base + fork_templates[0] if fork_templates else None
+        for t in range(self.n_program_threads):
+            for i, inst in enumerate(self.menu_instances[t]):
+                if inst is None:
+                    continue
+                op = self.programs[t][i]
+                tpl = sc.menu.templates[inst.template]
+                op.counter_ix = counter_base + inst.template
+                op.max_uses = tpl.max
+                if op.kind in ("write", "device_write") and epoch_ix is not None:
+                    op.epoch_ix = epoch_ix
+        self.menu_refs_of = [[r for r in range(len(self.refs)) if self.ref_owner[r] == p]
+                             for p in range(len(self.procs))]
+        self.menu_ref_limit = sc.menu.references
+
+    def menu_choose(self, s, t):
+        """An idle menu thread starts any enabled instantiation (its first step runs now)."""
+        out = []
+        b = self.th[t]
+        p = self.t_proc[t]
+        refix = self.refix
+        held = sum(1 for r in self.menu_refs_of[p] if s[refix[r]])
+        prog = self.programs[t]
+        for i in range(1, len(prog)):
+            op = prog[i]
+            if op.max_uses is not None and s[op.counter_ix] >= op.max_uses:
+                continue
+            kind = op.kind
+            if kind == "gup":
+                if s[refix[op.ref]] or held >= self.menu_ref_limit:
+                    continue
+            elif kind in ("put", "device_read", "device_write"):
+                if not s[refix[op.ref]]:
+                    continue
+            elif kind == "fork":
+                # the lowest unborn process slot is the child (the others are the same)
+                if s[self.proc[op.child] + PROC_STATUS] != UNBORN or any(
+                        s[self.proc[c] + PROC_STATUS] == UNBORN for c in range(1, op.child)):
+                    continue
+            l0 = list(s)
+            l0[b + TH_PC] = i
+            if op.max_uses is not None or kind == "fork":  # unbounded ones are not counted
+                l0[op.counter_ix] += 1
+            r = op.start(self, tuple(l0), t, op)
+            if r is None:
+                continue
+            if type(r) is list:
+                out.extend(((t, i, action), tuple(l)) for action, l in r)
+            else:
+                out.append(((t, i, r[0]), tuple(r[1])))
+        return out
 
     def _compile_background(self, sc):
         """Background actors become threads of no process (status: the kernel's)."""
@@ -131,24 +204,30 @@ class MMModel:
                     self.init_value[p, pg.name] = len(self.values)
                     self.values.append(f"{prefix}{pg.name}@0")
         self.op_value = {}
+        epochs = menu_mod.fork_epochs(sc.menu) if sc.menu is not None else 1
         for t, th in enumerate(self.threads):
             for pc, op in enumerate(th.program):
-                if op.kind == "write":
-                    self.op_value[t, pc] = len(self.values)
+                if op.kind not in ("write", "device_write"):
+                    continue
+                self.op_value[t, pc] = len(self.values)
+                if sc.menu is not None:  # one value per fork epoch (see mmcheck.menu)
+                    what = (f"{th.process}:{op.get('page')}" if op.kind == "write"
+                            else f"dev:{op.get('ref')}")
+                    self.values.extend(f"{what}/e{e}" for e in range(epochs))
+                elif op.kind == "write":
                     self.values.append(f"{th.qualname}#{pc + 1}")
-                elif op.kind == "device_write":
-                    self.op_value[t, pc] = len(self.values)
+                else:
                     self.values.append(f"dev:{op.get('ref')}@{th.qualname}#{pc + 1}")
 
     def _compile_refs(self, sc):
-        self.refs = [r.name for r in sc.refs]
+        self.refs = [r.name for r in self.sc_refs]
         self.ref_index = {n: i for i, n in enumerate(self.refs)}
-        self.ref_owner = [self.proc_index[r.owner] for r in sc.refs]
-        self.ref_vpage = [self.vpage_index[r.page] for r in sc.refs]
-        self.ref_pin = [r.type == "pin" for r in sc.refs]
-        self.ref_bias = [rules.GUP_PIN_COUNTING_BIAS if r.type == "pin" else 1 for r in sc.refs]
-        self.ref_coherent = [r.coherent for r in sc.refs]
-        self.ref_site = [None] * len(sc.refs)
+        self.ref_owner = [self.proc_index[r.owner] for r in self.sc_refs]
+        self.ref_vpage = [self.vpage_index[r.page] for r in self.sc_refs]
+        self.ref_pin = [r.type == "pin" for r in self.sc_refs]
+        self.ref_bias = [rules.GUP_PIN_COUNTING_BIAS if r.type == "pin" else 1 for r in self.sc_refs]
+        self.ref_coherent = [r.coherent for r in self.sc_refs]
+        self.ref_site = [None] * len(self.sc_refs)
         for t, th in enumerate(self.threads):
             for pc, op in enumerate(th.program):
                 if op.kind == "gup":
@@ -239,6 +318,9 @@ class MMModel:
             if pc >= length or s[status_ix] != RUNNING:
                 continue
             phase = s[b + 1]
+            if not pc and not phase and self.is_menu[t]:
+                out.extend(self.menu_choose(s, t))
+                continue
             op = prog[pc]
             r = phase_step[phase](self, s, t, op) if phase else op.start(self, s, t, op)
             if r is None:
@@ -261,6 +343,10 @@ class MMModel:
         need not have used up their budget)."""
         for t in range(self.n_program_threads):
             status = s[self._status_ix[t]]
+            if self.is_menu[t] and status == RUNNING:
+                if s[self.th[t] + TH_PC] and s[self.th[t] + TH_PC] < self.t_len[t]:
+                    return False  # inside an op
+                continue
             if status == FORKING or (status == RUNNING and s[self.th[t] + TH_PC] < self.t_len[t]):
                 return False
         return True
@@ -355,7 +441,7 @@ class MMModel:
                   "content": self.value_name(s[b + SL_CONTENT])}
                  for i, b in enumerate(self.sl) if s[b + SL_SWC] or s[b + SL_CACHE]]
         refs = []
-        for r, spec in enumerate(self.scenario.refs):
+        for r, spec in enumerate(self.sc_refs):
             frame, content = self.ref_target(s, r)
             refs.append({
                 "name": spec.name, "owner": spec.owner, "page": spec.page, "type": spec.type,
@@ -372,7 +458,10 @@ class MMModel:
         b = self.th[t]
         pc, phase = s[b + TH_PC], s[b + TH_PHASE]
         prog = self.threads[t].program
-        status = ("done" if pc >= len(prog) else
+        if self.is_menu[t] and not pc and not phase:
+            pc = len(prog)  # idle: show no current op
+        status = ("idle" if self.is_menu[t] and pc == len(prog) and phase != SEGV else
+                  "done" if pc >= len(prog) else
                   "blocked" if running and not self._enabled(s, t) else "running")
         if phase == SEGV:
             status = "killed (SIGSEGV)"
@@ -383,6 +472,8 @@ class MMModel:
     def _enabled(self, s, t) -> bool:
         b = self.th[t]
         pc, phase = s[b + TH_PC], s[b + TH_PHASE]
+        if not pc and not phase and self.is_menu[t]:
+            return bool(self.menu_choose(s, t))
         op = self.programs[t][pc]
         r = PHASE_STEP[phase](self, s, t, op) if phase else op.start(self, s, t, op)
         return r is not None
@@ -412,6 +503,11 @@ class MMModel:
         """Program steps no explored execution ever started (vacuity report)."""
         started = {(t, pc) for (t, pc, _a) in label_counts}
         missing = []
+        if self.menu_instances is not None:  # menus: templates no process ever started
+            used = {self.menu_instances[t][pc].template for t, pc in started
+                    if t < self.n_program_threads and pc}
+            return [f"menu template {tpl.written} ({tpl.loc})"
+                    for g, tpl in enumerate(self.scenario.menu.templates) if g not in used]
         for t, th in enumerate(self.threads[:self.n_program_threads]):
             for pc, op in enumerate(th.program):
                 if (t, pc) not in started:

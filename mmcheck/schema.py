@@ -226,6 +226,23 @@ def scenario_schema() -> dict:
             "depth": {"type": "integer", "minimum": 1, "description": "BFS depth bound"},
             "max_states": {"type": "integer", "minimum": 1,
                            "description": "bound on the number of states explored"},
+            "menu": {
+                "type": "object",
+                "description": "bug discovery: every process may run any enabled instantiation "
+                               "of these operation templates (instead of `processes`)",
+                "properties": {
+                    "processes": {"type": "integer", "minimum": 1, "maximum": 4},
+                    "references": {"type": "integer", "minimum": 0, "maximum": 4},
+                    "ops": {"type": "array", "minItems": 1, "items": {"oneOf": [
+                        {"type": "string", "enum": list(loader.MENU_OPS)},
+                        {"type": "object", "minProperties": 1, "maxProperties": 1,
+                         "propertyNames": {"enum": list(loader.MENU_OPS)},
+                         "additionalProperties": {"type": ["object", "null"]}},
+                    ]}},
+                },
+                "required": ["ops"],
+                "additionalProperties": False,
+            },
             "background": {
                 "type": "object",
                 "description": "kernel activity that may strike between any two steps",
@@ -236,7 +253,8 @@ def scenario_schema() -> dict:
                 "additionalProperties": False,
             },
         },
-        "required": ["name", "pages", "processes"],
+        "required": ["name", "pages"],
+        "oneOf": [{"required": ["processes"]}, {"required": ["menu"]}],
         "additionalProperties": False,
         "$defs": _common_defs(),
     }

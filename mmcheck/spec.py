@@ -142,6 +142,36 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class MenuTemplate:
+    """One operation template of a menu: `kind` with the fields it fixes (`args`); pages,
+    references and fork children are instantiated by the model.  `max`: uses allowed over
+    a whole execution (None: unbounded)."""
+
+    kind: str
+    written: str
+    args: tuple[tuple[str, object], ...]
+    max: int | None
+    loc: Loc
+
+    def get(self, name: str, default: object = None) -> object:
+        for key, value in self.args:
+            if key == name:
+                return value
+        return default
+
+
+@dataclass(frozen=True)
+class Menu:
+    """Bug discovery: instead of fixed programs, every process may run any enabled
+    instantiation of the templates at every step."""
+
+    processes: int  # at most this many processes; the first exists at the start
+    references: int  # GUP references one process may hold at once
+    templates: tuple[MenuTemplate, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True)
 class Scenario:
     path: str
     name: str
@@ -157,6 +187,7 @@ class Scenario:
     depth: int | None = None
     max_states: int | None = None
     background: tuple[tuple[str, object], ...] = ()  # actor -> count / flag
+    menu: Menu | None = None
     loc: Loc = field(default_factory=lambda: Loc("<none>", 0))
 
     def background_setting(self, name: str, default: object = 0) -> object:

@@ -7,6 +7,7 @@ the transition functions index the tuple directly through the precomputed offset
 Sections (in this order):
   events                 one int, bit i set when event i was signalled
   kernel                 one int, always RUNNING: the "process" background actors belong to
+  counters               menu scenarios: uses of each operation template so far
   per process  (PROC_*)  status, has_pinned, write_protect_seq
   per process x vpage    vma (0 unmapped / VMA_R / VMA_RW), pte (encoded), ideal value id,
                          legit (bitmask of the values this process may observe here)
@@ -125,12 +126,14 @@ class Layout:
     n_refs: int
     n_slots: int = 0
     n_fixed_frames: int = 0  # frames 0..n-1 have identity (pagecache pages): never renamed
+    n_counters: int = 0  # menu template use counters, after the kernel field
 
     def __post_init__(self):
         P, V, T, F, R, S = (self.n_procs, self.n_vpages, self.n_threads, self.n_frames,
                             self.n_refs, self.n_slots)
         self.events = 0
-        self.proc_base = 2
+        self.counter_base = 2
+        self.proc_base = 2 + self.n_counters
         self.pv_base = self.proc_base + P * PROC_SIZE
         self.th_base = self.pv_base + P * V * PV_SIZE
         self.fr_base = self.th_base + T * TH_SIZE

@@ -67,10 +67,11 @@ def cpu_write(m, s, t, op):
     if pte & PTE_W:
         l = list(s)
         f = (pte >> PTE_SHIFT) - 1
-        l[m.fr[f] + FR_CONTENT] = op.val
+        val = op.val if op.epoch_ix is None else op.val + s[op.epoch_ix]
+        l[m.fr[f] + FR_CONTENT] = val
         l[base + PV_PTE] = pte | PTE_D
-        l[base + PV_IDEAL] = op.val
-        l[base + PV_LEGIT] |= op.bit
+        l[base + PV_IDEAL] = val
+        l[base + PV_LEGIT] |= 1 << val
         _next_pc(m, l, t)
         return "store", l
     if not _can_read_lock(m, s, t):
@@ -614,12 +615,13 @@ def device_write(m, s, t, op):
         return None
     l = list(s)
     if held > 0:
-        l[m.fr[held - 1] + FR_CONTENT] = op.val
+        val = op.val if op.epoch_ix is None else op.val + s[op.epoch_ix]
+        l[m.fr[held - 1] + FR_CONTENT] = val
         o, v = m.ref_owner[r], m.ref_vpage[r]
         ob = m.pv[o][v]
         if l[m.proc[o] + PROC_STATUS] in (RUNNING, FORKING) and l[ob + PV_VMA] != VMA_NONE:
-            l[ob + PV_IDEAL] = op.val
-            l[ob + PV_LEGIT] |= op.bit
+            l[ob + PV_IDEAL] = val
+            l[ob + PV_LEGIT] |= 1 << val
     _next_pc(m, l, t)
     return "device write" if held > 0 else "device write: no page", l
 
@@ -720,6 +722,7 @@ OP_START = {
     # background actors' ops
     "reclaim": background.reclaim_any, "speculative_ref": background.speculative_get,
     "lru_drain": background.lru_add_drain,
+    "menu_idle": None,  # a menu thread's idle slot: the model chooses an op instead
 }
 PHASE_STEP = {
     WP_COPY_ALLOC: wp_page_copy_alloc, WP_COPY_INSTALL: wp_page_copy_install,

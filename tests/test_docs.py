@@ -12,11 +12,14 @@ def test_generated_doc_sections_are_fresh():
     assert docgen.main(["--check"]) == 0, "run python -m mmcheck.docgen"
 
 
+SCRIPTED = ["scenarios/classics", "scenarios/anon", "scenarios/nonanon", "scenarios/cow"]
+
+
 def test_verdict_tables_are_fresh():
     r = CliRunner().invoke(main, ["table", "scenarios/classics", "--update", "README.md",
                                   "--check"])
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(main, ["table", "scenarios", "--differences",
+    r = CliRunner().invoke(main, ["table", *SCRIPTED, "--differences",
                                   "--update", "docs/verdicts.md", "--check"])
     assert r.exit_code == 0, r.output
 

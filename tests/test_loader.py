@@ -710,4 +710,4 @@ SCENARIO_FILES = sorted(glob.glob(os.path.join(REPO, "scenarios", "**", "*.yaml"
                          ids=[os.path.relpath(p, REPO) for p in SCENARIO_FILES])
 def test_repo_scenarios_load(path):
     s = load_scenario(path)
-    assert s.name and s.processes and s.pages
+    assert s.name and (s.processes or s.menu) and s.pages
