@@ -9,7 +9,7 @@ import platform
 import sys
 
 from .engine import run_engine_benchmark
-from .mm import run_mm_benchmark, run_suite_timing
+from .mm import run_menu_benchmark, run_mm_benchmark, run_suite_timing
 
 RESULTS = os.path.join(os.path.dirname(__file__), "RESULTS.md")
 HEADER = "# Benchmark results\n\nNewest first. Produced by `python -m benchmarks --write`.\n"
@@ -34,6 +34,7 @@ def machine() -> str:
 def main(argv) -> None:
     engine = run_engine_benchmark()
     mm = run_mm_benchmark()
+    menus = run_menu_benchmark()
     suite = run_suite_timing()
     lines = [f"## {datetime.date.today().isoformat()} — {machine()}", "", TARGETS, "",
              "| benchmark | policy | distinct states | transitions | seconds | states/s |",
@@ -44,6 +45,10 @@ def main(argv) -> None:
         lines.append(f"| MM: {r['scenario']} | {r['policy']} | {r['states']:,} | "
                      f"{r['transitions']:,} | {r['seconds']:.2f} | "
                      f"{r['states_per_second']:,.0f} |")
+    for r in menus:
+        lines.append(f"| menu: {r['scenario']} ({'complete' if r['complete'] else 'bounded'}, "
+                     f"no symmetry reduction) | {r['policy']} | {r['states']:,} | "
+                     f"{r['transitions']:,} | {r['seconds']:.2f} | {r['states_per_second']:,.0f} |")
     lines += ["", f"Whole shipped scenario suite (`mmcheck run scenarios/`, traces included): "
               f"{suite['scenarios']} scenarios, {suite['runs']} scenario x policy runs, "
               f"{suite['states']:,} states in {suite['seconds']:.2f} s.", ""]

@@ -32,6 +32,20 @@ def run_mm_benchmark(policies=POLICIES, pattern="benchmarks/scenarios/*.yaml") -
     return rows
 
 
+def run_menu_benchmark(pattern="scenarios/discover/*.yaml") -> list[dict]:
+    """Menu scenarios, each policy explored completely (no symmetry reduction yet)."""
+    rows = []
+    for path in sorted(glob.glob(pattern)):
+        sc = load_scenario(path)
+        for policy in sc.policies:
+            r = run_policy(sc, policy, with_traces=False)
+            rows.append({"scenario": sc.name, "policy": policy, "states": r.states,
+                         "transitions": r.transitions, "seconds": r.seconds,
+                         "complete": r.complete,
+                         "states_per_second": r.states / r.seconds if r.seconds else 0})
+    return rows
+
+
 def run_suite_timing(pattern="scenarios/**/*.yaml") -> dict:
     """Wall time of every shipped scenario under all of its policies, with traces."""
     files = sorted(glob.glob(pattern, recursive=True))
