@@ -12,7 +12,8 @@ effects on `l` (draining the LRU batch, freeing the swapcache) whichever way the
 
 from __future__ import annotations
 
-from .kernel import _delete_from_swap_cache, _drain_lru_batches, _try_to_free_swap
+from .kernel import (_delete_from_swap_cache, _drain_lru_batches, _release_slot_if_unused,
+                     _try_to_free_swap)
 from .state import (
     FL_AE, FL_CLASS, FL_FILE, FL_HUGETLB, FL_LOCKED, FL_LRU_BATCH, FL_PTE_THP, FL_THP, FR_FLAGS,
     FR_MAP, FR_REF, FR_SLOT, PROC_HAS_PINNED, PTE_SHIFT, PTE_ZERO, SL_SWC,
@@ -163,8 +164,7 @@ def swapin_exclusive_bit(m, l, f, slot, write, swx):
 
 
 def _swap_free(m, l, slot):
-    from .kernel import _release_slot_if_unused
-
+    """swap_free: this PTE's swap reference goes."""
     l[m.sl[slot] + SL_SWC] -= 1
     _release_slot_if_unused(m, l, slot)
 

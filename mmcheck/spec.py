@@ -9,6 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def lookup(pairs, name: str, default: object = None) -> object:
+    """The value for `name` in a tuple of (key, value) pairs."""
+    for key, value in pairs:
+        if key == name:
+            return value
+    return default
+
+
 @dataclass(frozen=True)
 class Loc:
     file: str
@@ -33,10 +41,7 @@ class Op:
     written: str = ""
 
     def get(self, name: str, default: object = None) -> object:
-        for key, value in self.args:
-            if key == name:
-                return value
-        return default
+        return lookup(self.args, name, default)
 
     def describe(self) -> str:
         """`vmsplice(X, as=pipe)`: the name the user wrote, then the fields that say
@@ -101,10 +106,7 @@ class PageSpec:
     extra: tuple[tuple[str, object], ...] = ()
 
     def get(self, name: str, default: object = None) -> object:
-        for key, value in self.extra:
-            if key == name:
-                return value
-        return default
+        return lookup(self.extra, name, default)
 
 
 @dataclass(frozen=True)
@@ -154,10 +156,7 @@ class MenuTemplate:
     loc: Loc
 
     def get(self, name: str, default: object = None) -> object:
-        for key, value in self.args:
-            if key == name:
-                return value
-        return default
+        return lookup(self.args, name, default)
 
 
 @dataclass(frozen=True)
@@ -191,10 +190,7 @@ class Scenario:
     loc: Loc = field(default_factory=lambda: Loc("<none>", 0))
 
     def background_setting(self, name: str, default: object = 0) -> object:
-        for key, value in self.background:
-            if key == name:
-                return value
-        return default
+        return lookup(self.background, name, default)
 
     def process(self, name: str) -> ProcessSpec:
         for p in self.processes:

@@ -13,7 +13,7 @@ the ownership rules 5.19 made explicit:
 
 from __future__ import annotations
 
-from ..state import (FL_AE, FL_FILE, FR_FLAGS, FR_MAP, FR_SLOT, PROC_STATUS, PTE_SHIFT,
+from ..state import (FL_AE, FL_FILE, FR_FLAGS, FR_SLOT, PROC_STATUS, PTE_SHIFT,
                      PTE_SWAP, PTE_SWX, PTE_W, PTE_ZERO, PV_PTE, RUNNING, SL_SWC)
 from ..kernel import FORK_WRPROTECT
 from ..state import TH_PHASE, TH_X, _getter

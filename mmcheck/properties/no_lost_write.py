@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .observe import pte_value
 from ..state import (PTE_SWAP, FR_CONTENT, PROC_STATUS, PTE_SHIFT, PTE_ZERO, PV_IDEAL, PV_PTE,
-                     PV_VMA, RUNNING, VMA_NONE, ZERO_VALUE)
+                     PV_VMA, RUNNING, VMA_NONE)
 from .base import Property, register
 
 
