@@ -75,6 +75,11 @@ _knob("fork_pinned", ("share", "early_copy"),
       {"share": "copy_one_pte: share it R/O like any other page (<= 5.8)",
        "early_copy": "70e806e4e645 mm: Do early cow for pinned pages during fork() (5.9); "
                      "5.19 page_try_dup_anon_rmap fails -> copy_present_page"})
+_knob("hugetlb_fork_pinned", ("share", "early_copy"),
+      "copy_hugetlb_page_range: what fork does with a maybe-pinned hugetlb page",
+      {"share": "(before 5.12) shared like any other hugetlb page",
+       "early_copy": "4eae4efa2c29 hugetlb: do early cow when page pinned on src mm (5.12, "
+                     "posted Feb 2021 next to 97a7e4733b9b page_needs_cow_for_dma)"})
 _knob("gup_fast_seqcount", (False, True),
       "FOLL_PIN GUP-fast samples mm->write_protect_seq and backs off if fork ran meanwhile",
       {True: "57efa1fe5957 mm/gup: prevent gup_fast from racing with COW during fork (5.11)",
@@ -124,13 +129,13 @@ _ERA1 = dict(wp_reuse="mapcount", anon_exclusive=False, gup_read_breaks_cow=Fals
              ro_gup_unshare="none", mprotect_writable_if_exclusive=False,
              gup_fast_recheck=True, thp_reuse="mapcount", swapin_reuse="reuse_swap_page",
              swapout_skip_pinned=False, clear_refs_skip_pinned=False,
-             clear_refs_mmap_write=False)
+             clear_refs_mmap_write=False, hugetlb_fork_pinned="share")
 # 5.11: the pinned-page rules of "rule 3" (reference §4.2)
 _ERA2_511 = dict(_ERA1, wp_reuse="page_count", track_has_pinned=True, fork_pinned="early_copy",
                  gup_fast_seqcount=True, swapout_skip_pinned=True, clear_refs_skip_pinned=True,
                  clear_refs_mmap_write=True)
 _ERA2_518 = dict(_ERA2_511, wp_reuse="page_count_drain", thp_reuse="page_count",
-                 swapin_reuse="page_count")
+                 swapin_reuse="page_count", hugetlb_fork_pinned="early_copy")
 _ERA3 = dict(_ERA2_518, anon_exclusive=True, ro_gup_unshare="pin_anon",
              swapin_reuse="exclusive_bit")
 

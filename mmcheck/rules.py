@@ -244,6 +244,14 @@ def fork_copies_pinned_exclusive(m, l, p, f) -> bool:
     return bool(l[m.fr[f] + FR_FLAGS] & FL_AE) and fork_copies_maybe_pinned(m, l, p, f)
 
 
+def _fork_by_page_class(pages, hugetlb):
+    """copy_present_pte's rule for ordinary pages, copy_hugetlb_page_range's for hugetlb."""
+    def must_copy(m, l, p, f):
+        rule = hugetlb if l[m.fr[f] + FR_FLAGS] & FL_HUGETLB else pages
+        return rule(m, l, p, f)
+    return must_copy
+
+
 def bind(policy) -> dict:
     """The rule functions and flags the transitions use under `policy`."""
     ae = policy.anon_exclusive
@@ -255,12 +263,10 @@ def bind(policy) -> dict:
     if ae:
         small, thp, pte_thp = (_with_anon_exclusive(small), _with_anon_exclusive(thp),
                                _with_anon_exclusive(pte_thp))
-    if policy.fork_pinned == "share":
-        fork_rule = fork_never_copies
-    elif ae:
-        fork_rule = fork_copies_pinned_exclusive
-    else:
-        fork_rule = fork_copies_maybe_pinned
+    fork_rules = {"share": fork_never_copies,
+                  "early_copy": fork_copies_pinned_exclusive if ae else fork_copies_maybe_pinned}
+    fork_rule = _fork_by_page_class(fork_rules[policy.fork_pinned],
+                                    fork_rules[policy.hugetlb_fork_pinned])
     return dict(
         ae=ae,
         can_reuse=_by_page_class(small, thp, pte_thp, reuse_hugetlb_if_mapcount_one),
