@@ -16,7 +16,7 @@ while the value space stays finite.
 
 from __future__ import annotations
 
-from .spec import Loc, Op, ProcessSpec, RefSpec, ThreadSpec
+from .spec import Op, ProcessSpec, RefSpec, ThreadSpec
 
 PAGE_KINDS = ("read", "write", "munmap", "dontneed", "mprotect", "pageout", "gup")
 REF_KINDS = ("put", "device_read", "device_write")
@@ -94,7 +94,3 @@ def fork_epochs(menu) -> int:
         if tpl.kind == "fork":
             forks += tpl.max if tpl.max is not None else menu.processes - 1
     return min(forks, menu.processes - 1) + 1
-
-
-def menu_loc(scenario) -> Loc:
-    return scenario.menu.loc

@@ -16,12 +16,12 @@ from .spec import Loc, Op, Scenario, ThreadSpec
 from .state import (
     FL_FILE, FL_HUGETLB, FL_LOCKED, FL_LRU_BATCH, FL_PTE_THP, FL_THP, FR_SLOT, KERNEL, PTE_SWAP,
     PTE_SWX, SL_CACHE, SL_CONTENT, SL_SWC,
-    EXITED, FL_AE, FL_ALLOC, FORKING, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, LK_READ, LK_WRITE,
+    FL_AE, FL_ALLOC, FORKING, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, LK_READ, LK_WRITE,
     PROC_HAS_PINNED, PROC_STATUS, PROC_WP_SEQ, PTE_D, PTE_SHIFT, PTE_W, PTE_ZERO, PV_IDEAL,
     PV_LEGIT, PV_PTE, PV_VMA, RUNNING, STATUS_NAMES, TH_LOCK, TH_PC, TH_PHASE, UNBORN,
     VMA_NONE, VMA_R, VMA_RW, ZERO_PTE, ZERO_REF, ZERO_VALUE, Layout,
 )
-from .transitions import OP_START, PHASE_NAMES, PHASE_STEP, SEGV, IDLE
+from .transitions import OP_START, PHASE_NAMES, PHASE_STEP, SEGV
 
 
 class CompiledOp:
@@ -522,10 +522,3 @@ BACKGROUND_KERNEL = {
     "speculative_ref": "folio_try_get_rcu (pagecache lookup, GUP-fast, compaction)",
     "lru_drain": "lru_add_drain",
 }
-
-
-def build(scenario: Scenario, policy: Policy, properties=None) -> MMModel:
-    return MMModel(scenario, policy, properties)
-
-
-__all__ = ["MMModel", "build", "UNBORN", "EXITED", "IDLE"]

@@ -85,11 +85,6 @@ def swap_pte(slot: int, exclusive: bool) -> int:
     return ((slot + 1) << PTE_SHIFT) | PTE_SWAP | (PTE_SWX if exclusive else 0)
 
 
-def pte_slot(pte: int) -> int:
-    """Swap slot of a swap PTE; -1 otherwise."""
-    return (pte >> PTE_SHIFT) - 1 if pte & PTE_SWAP else -1
-
-
 _MISSING = object()
 _ORDER_CACHE_LIMIT = 1 << 20
 
@@ -102,17 +97,6 @@ def _getter(slots):
         i = slots[0]
         return lambda s: (s[i],)
     return operator.itemgetter(*slots)
-
-
-def pte_frame(pte: int) -> int:
-    """Frame index mapped by a present, non-zero-page PTE; -1 otherwise."""
-    if pte == 0 or pte & (PTE_ZERO | PTE_SWAP | PTE_MARKER):
-        return -1
-    return (pte >> PTE_SHIFT) - 1
-
-
-def make_pte(frame: int, flags: int) -> int:
-    return ((frame + 1) << PTE_SHIFT) | flags
 
 
 @dataclass
@@ -165,9 +149,6 @@ class Layout:
         self._orders: dict = {}
 
     # ------------------------------------------------------------------ canonical form
-    def frames_in_use(self, s: tuple) -> list[int]:
-        return [f for f in range(self.n_frames) if any(s[self.fr[f]:self.fr[f] + FR_SIZE])]
-
     def canonical(self, s: tuple) -> tuple:
         """Rename frames, then swap slots, to a canonical numbering: order of first
         occurrence in a fixed scan (frames: page tables, references, thread registers;
