@@ -14,11 +14,11 @@ def swapcache_frame(m, s, slot: int) -> int:
     return -1
 
 
-def pte_value(m, s, pte: int, empty: int = ZERO_VALUE) -> int:
+def pte_value(m, s, pte: int) -> int:
     """The value a read through `pte` returns: the mapped page, the zero page, for a swap
-    entry the swapcache page (else what was written to the slot), `empty` for none."""
+    entry the swapcache page (else what was written to the slot); zeroes for none."""
     if pte == 0:
-        return empty
+        return ZERO_VALUE
     if pte & PTE_ZERO:
         return ZERO_VALUE
     if pte & PTE_SWAP:
