@@ -76,8 +76,11 @@ def _can_read_lock(m, s, t):
     return s[m.th[t] + TH_LOCK] != LK_NONE or not _lock_state(m, s, t)[0]
 
 
-def _can_write_lock(m, s, t):
-    return not _lock_state(m, s, t)[1]
+def _mmap_lock_available(m, s, t, write):
+    """May thread t take its mm's mmap_lock now (for write: nobody else holds it; for
+    read: nobody holds it for write)?"""
+    writer, other = _lock_state(m, s, t)
+    return not other if write else not writer
 
 
 def _alloc(m, l, content, flags):

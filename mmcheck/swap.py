@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .kernel import (
     RECLAIM_ADD, RECLAIM_FREE, RECLAIM_UNMAP, SWAPIN_MAP, _alloc, _drain_lru_batches,
-    _fault_done, _lock_state, _next_pc, _put, _release_slot_if_unused, _swapcache_page,
+    _fault_done, _mmap_lock_available, _next_pc, _put, _release_slot_if_unused, _swapcache_page,
 )
 from .rules import page_maybe_dma_pinned
 from .state import (
@@ -48,7 +48,7 @@ def isolate_and_lock(m, l, t, f):
 def madvise_pageout(m, s, t, op):
     """madvise(MADV_PAGEOUT) under mmap_lock (read): lru_add_drain, then reclaim the page
     if this is its only mapping (madvise_cold_or_pageout_pte_range skips shared pages)."""
-    if _lock_state(m, s, t)[0]:
+    if not _mmap_lock_available(m, s, t, write=False):
         return None
     p, v = m.t_proc[t], op.v
     pte = s[m.pv[p][v] + PV_PTE]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from . import background, swap
 from .state import (
-    FL_HUGETLB, FL_PTE_THP, FL_THP, PTE_SD, PTE_SWAP, EXITED, FL_AE, FORKING, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, LK_NONE, LK_READ, LK_WRITE,
+    FL_HUGETLB, FL_PTE_THP, FL_THP, PTE_SD, PTE_SWAP, EXITED, FL_AE, FORKING, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, LK_READ, LK_WRITE,
     PROC_HAS_PINNED, PROC_STATUS, PROC_WP_SEQ, PTE_D, PTE_FLAGS, PTE_SHIFT, PTE_W, PTE_ZERO, PV_IDEAL,
     PV_LEGIT, PV_PTE, PV_VMA, RUNNING, TH_FA, TH_FB, TH_FM, TH_LOCK, TH_PC, TH_PHASE, TH_X, TH_Y,
     VMA_NONE, VMA_R, VMA_RW, ZERO_PTE, ZERO_REF, ZERO_VALUE,
@@ -28,7 +28,7 @@ from .kernel import (  # noqa: F401  (phases are re-exported for the model)
     EXIT_FREE, FORK_COPY, FORK_END, FORK_WRPROTECT, GUP_SLOW, GUPF_END, GUPF_GRAB, GUPF_READ,
     GUPF_RECHECK, IDLE, PHASE_NAMES, PHASE_REFS, RECLAIM_ADD, RECLAIM_FREE, RECLAIM_UNMAP,
     SEGV, SPEC_DROP, SWAPIN_MAP, WP_COPY_ALLOC, WP_COPY_INSTALL, WP_COPY_PUT, ZAP_FLUSH,
-    _alloc, _alloc_fresh, _can_read_lock, _can_write_lock, _delete_from_swap_cache,
+    _alloc, _alloc_fresh, _can_read_lock, _mmap_lock_available, _delete_from_swap_cache,
     _drain_lru_batches, _fault_done, _lock_state, _next_pc, _observers_besides, _put,
     _release_slot_if_unused, _same_pte, _segv, _swapcache_page, _try_to_free_swap,
 )
@@ -255,7 +255,7 @@ def follow_page_pte(m, s, t, op):
     loop retries."""
     p, v = m.t_proc[t], op.v
     b = m.th[t]
-    if s[b + TH_LOCK] == LK_NONE and _lock_state(m, s, t)[0]:
+    if not _can_read_lock(m, s, t):
         return None
     l = list(s)
     l[b + TH_LOCK] = LK_READ
@@ -390,7 +390,7 @@ def gup_fast_end(m, s, t, op):
 def dup_mmap(m, s, t, op):
     """dup_mmap P6.1-2: mmap_write_lock the parent, create the child mm with copies of
     the parent's VMAs; page tables are copied per VMA next."""
-    if s[m.th[t] + TH_LOCK] or not _can_write_lock(m, s, t):
+    if s[m.th[t] + TH_LOCK] or not _mmap_lock_available(m, s, t, write=True):
         return None
     p, c = m.t_proc[t], op.child
     l = list(s)
@@ -492,9 +492,7 @@ def zap_pte_range(m, s, t, op):
     """munmap (mmap_lock write) / MADV_DONTNEED (mmap_lock read), P5 first half: under the
     PT lock clear the PTE and page_remove_rmap; the page reference waits for the flush."""
     munmap = op.kind == "munmap"
-    if munmap and not _can_write_lock(m, s, t):
-        return None
-    if not munmap and _lock_state(m, s, t)[0]:
+    if not _mmap_lock_available(m, s, t, write=munmap):
         return None
     p, v = m.t_proc[t], op.v
     base = m.pv[p][v]
@@ -536,7 +534,7 @@ def change_pte_range(m, s, t, op):
     """mprotect (mmap_lock write): PROT_READ write-protects the PTE; PROT_WRITE leaves it
     R/O (the next write faults) unless 6.0's can_change_pte_writable sees an exclusive
     anon page (64fe24a3e05e)."""
-    if not _can_write_lock(m, s, t):
+    if not _mmap_lock_available(m, s, t, write=True):
         return None
     p, v = m.t_proc[t], op.v
     base = m.pv[p][v]
@@ -563,10 +561,7 @@ def clear_soft_dirty(m, s, t, op):
     9348b73c2e1b pte_is_pinned) a writable PTE of a maybe-pinned page in an mm that has
     pinned pages.  mmap_lock read before 5.11, write after ("fix clear_refs_write
     locking")."""
-    if m.clear_refs_mmap_write:
-        if not _can_write_lock(m, s, t):
-            return None
-    elif _lock_state(m, s, t)[0]:
+    if not _mmap_lock_available(m, s, t, write=m.clear_refs_mmap_write):
         return None
     p = m.t_proc[t]
     l = list(s)
