@@ -45,10 +45,22 @@ def main(argv) -> None:
         lines.append(f"| MM: {r['scenario']} | {r['policy']} | {r['states']:,} | "
                      f"{r['transitions']:,} | {r['seconds']:.2f} | "
                      f"{r['states_per_second']:,.0f} |")
+    lines += ["", "Menu scenarios (`scenarios/discover/`), with the full symmetry reduction "
+              "(frames, swap slots, interchangeable menu processes and pages) and without "
+              "it (frames and swap slots only, `--symmetry frames`); factor = states without "
+              "/ states with; verdicts and shortest depths compared:", "",
+              "| menu scenario | policy | search | interchangeable | states | states/s | "
+              "states without | states/s without | factor | time with / without | "
+              "same verdicts |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in menus:
-        lines.append(f"| menu: {r['scenario']} ({'complete' if r['complete'] else 'bounded'}, "
-                     f"no symmetry reduction) | {r['policy']} | {r['states']:,} | "
-                     f"{r['transitions']:,} | {r['seconds']:.2f} | {r['states_per_second']:,.0f} |")
+        search = "complete" if r["complete"] else f"depth {r['depth']}"
+        lines.append(
+            f"| {r['scenario']} | {r['policy']} | {search} | {r['interchangeable'] or 'nothing'} "
+            f"| {r['states']:,} | {r['states_per_second']:,.0f} | {r['plain_states']:,} | "
+            f"{r['plain_states_per_second']:,.0f} | {r['factor']:.2f} | "
+            f"{r['seconds']:.2f} s / {r['plain_seconds']:.2f} s | "
+            f"{'yes' if r['same_verdicts'] else 'NO'} |")
     lines += ["", f"Whole shipped scenario suite (`mmcheck run scenarios/`, traces included): "
               f"{suite['scenarios']} scenarios, {suite['runs']} scenario x policy runs, "
               f"{suite['states']:,} states in {suite['seconds']:.2f} s.", ""]

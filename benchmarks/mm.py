@@ -32,17 +32,28 @@ def run_mm_benchmark(policies=POLICIES, pattern="benchmarks/scenarios/*.yaml") -
     return rows
 
 
-def run_menu_benchmark(pattern="scenarios/discover/*.yaml") -> list[dict]:
-    """Menu scenarios, each policy explored completely (no symmetry reduction yet)."""
+def run_menu_benchmark(pattern="scenarios/discover/*.yaml", depth=None) -> list[dict]:
+    """Menu scenarios under each of their policies (complete, or to the scenario's depth
+    bound), with the full reduction and with frames-only renaming ("without symmetry"):
+    the reduction factor is the ratio of distinct states."""
     rows = []
     for path in sorted(glob.glob(pattern)):
         sc = load_scenario(path)
         for policy in sc.policies:
-            r = run_policy(sc, policy, with_traces=False)
-            rows.append({"scenario": sc.name, "policy": policy, "states": r.states,
-                         "transitions": r.transitions, "seconds": r.seconds,
-                         "complete": r.complete,
-                         "states_per_second": r.states / r.seconds if r.seconds else 0})
+            full = run_policy(sc, policy, depth=depth, with_traces=False)
+            plain = (run_policy(sc, policy, depth=depth, with_traces=False, symmetry=False)
+                     if full.symmetry else full)  # nothing interchangeable: same search
+            rows.append({
+                "scenario": sc.name, "policy": policy, "interchangeable": full.symmetry,
+                "complete": full.complete, "depth": full.depth,
+                "states": full.states, "transitions": full.transitions,
+                "seconds": full.seconds, "states_per_second": full.rate,
+                "plain_states": plain.states, "plain_seconds": plain.seconds,
+                "plain_states_per_second": plain.rate,
+                "factor": plain.states / full.states if full.states else 1.0,
+                "same_verdicts": [(v.verdict, v.depth) for v in full.verdicts]
+                == [(v.verdict, v.depth) for v in plain.verdicts],
+            })
     return rows
 
 

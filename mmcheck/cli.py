@@ -90,6 +90,25 @@ def main():
     """mmcheck: exhaustive model checking of Linux COW / GUP semantics."""
 
 
+SYMMETRY_LEVELS = ("full", "frames", "none")
+
+
+def _symmetry_options(f):
+    """--symmetry full|frames|none (and --no-symmetry, short for none)."""
+    f = click.option("--no-symmetry", is_flag=True,
+                     help="No state reduction at all (same as --symmetry none).")(f)
+    return click.option(
+        "--symmetry", type=click.Choice(SYMMETRY_LEVELS), default="full", show_default=True,
+        help="State reduction: full = frames and swap slots renamed, plus interchangeable "
+             "menu processes and pages; frames = only frames and swap slots; none = no "
+             "canonicalisation (for checking the reduction).")(f)
+
+
+def _reduction(symmetry: str, no_symmetry: bool = False) -> dict:
+    level = "none" if no_symmetry else symmetry
+    return {"canonicalize": level != "none", "symmetry": level == "full"}
+
+
 @main.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--policy", "-p", "policies", multiple=True,
@@ -106,9 +125,9 @@ def main():
               help="Render each counterexample as SVG (needs Graphviz's dot).")
 @click.option("--trace/--no-trace", "show_traces", default=None,
               help="Print counterexample traces (default: when running one scenario).")
-@click.option("--no-symmetry", is_flag=True, help="Do not canonicalise states (for checking the reduction).")
+@_symmetry_options
 def run(scenarios, policies, policy_files, properties, depth, max_states, out_dir, as_json,
-        render, show_traces, no_symmetry):
+        render, show_traces, symmetry, no_symmetry):
     """Explore every interleaving of SCENARIOS (files or directories) under each policy."""
     from .properties import NAMES
     from .runner import run_scenario
@@ -126,7 +145,8 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
         try:
             runs = list(run_scenario(sc, policies=policies, extra_defs=extra,
                                      properties=properties or None, depth=depth,
-                                     max_states=max_states, canonicalize=not no_symmetry))
+                                     max_states=max_states,
+                                     **_reduction(symmetry, no_symmetry)))
         except ScenarioError as e:
             _fail(str(e))
         for r in runs:
@@ -185,6 +205,9 @@ def _print_scenario(sc, runs, show_traces):
         table.add_row(r.policy, *[_verdict_cell(v) for v in r.verdicts], f"{r.states:,}",
                       f"{r.copies} ({r.unnecessary_copies})", f"{r.seconds:.2f}s")
     console.print(table)
+    reductions = {r.symmetry for r in runs if r.symmetry}
+    for text in sorted(reductions):
+        console.print(f"symmetry: {text}")
     for r in runs:
         if not r.complete:
             console.print(f"[yellow]{r.policy}: search bounded by {r.bounded_by} at depth "
@@ -215,7 +238,7 @@ def _run_json(sc, runs) -> dict:
             "depth": r.depth, "seconds": round(r.seconds, 4), "complete": r.complete,
             "bounded_by": r.bounded_by, "cow_copies": r.copies,
             "unnecessary_cow_copies": r.unnecessary_copies, "stuck_states": r.stuck_states,
-            "never_enabled": r.never_started,
+            "never_enabled": r.never_started, "symmetry": r.symmetry,
             "verdicts": {v.name: {"verdict": v.verdict, "expected": v.expected,
                                   "unexpected": v.unexpected, "depth": v.depth,
                                   "reason": v.reason, "files": getattr(v, "files", [])}
@@ -378,7 +401,9 @@ def render_cmd(trace_file, output):
 @click.option("--plot", "plot_file", default=None, type=click.Path(dir_okay=False),
               help="Plot distinct states against depth bound (.svg or .png; needs matplotlib).")
 @click.option("--no-progress", is_flag=True, help="No progress bar (it is shown only when stderr is a terminal).")
-def compare(scenarios, policies, depth, policy_files, properties, fmt, output, plot_file, no_progress):
+@_symmetry_options
+def compare(scenarios, policies, depth, policy_files, properties, fmt, output, plot_file, no_progress,
+            symmetry, no_symmetry):
     """Compare policies over a range of depth bounds: verdicts, states, transitions, COW copies.
 
     Exit status: 0 when every verdict meets the expectations, 1 otherwise, 2 on bad input,
@@ -407,7 +432,7 @@ def compare(scenarios, policies, depth, policy_files, properties, fmt, output, p
     progress = comparing.RichProgress() if not no_progress and sys.stderr.isatty() else None
     try:
         result = comparing.compare(loaded, names, depths, properties or None, extra, progress,
-                                   with_traces=fmt == "html")
+                                   with_traces=fmt == "html", **_reduction(symmetry, no_symmetry))
     except ScenarioError as e:
         _fail(str(e))
     if plot_file:

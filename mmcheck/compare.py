@@ -328,12 +328,14 @@ class RichProgress(CompareProgress):
 
 def compare(scenarios, policies=None, depths=(1, 1), properties=None, extra_defs=(),
             progress: Optional[CompareProgress] = None, *, with_traces: bool = False,
-            max_states: Optional[int] = None, canonicalize: bool = True) -> CompareResult:
+            max_states: Optional[int] = None, canonicalize: bool = True,
+            symmetry: bool = True) -> CompareResult:
     """Explore every scenario x policy x depth bound in ``depths`` (inclusive pair).
 
     ``policies``: names (default: each scenario's own list); ``properties``: names (default:
     the scenario's); ``extra_defs``: PolicyDefs from policy files.  ``with_traces`` builds the
     counterexample traces (kept for the smallest bound at which each violation is found).
+    ``canonicalize``/``symmetry``: state reduction as in ``runner.run_policy``.
     Raises ScenarioError on an unknown policy or property before anything runs.  Ctrl-C stops
     at the current run: the result holds what was finished (plus the partial row) and
     ``interrupted`` is set.
@@ -368,7 +370,7 @@ def compare(scenarios, policies=None, depths=(1, 1), properties=None, extra_defs
             position: list = [None]  # (scenario, policy, depth bound) of the current cell
             try:
                 _compare_scenario(sr, defs, lo, hi, properties, progress, with_traces,
-                                  max_states, canonicalize, traces, result, position)
+                                  max_states, (canonicalize, symmetry), traces, result, position)
             except KeyboardInterrupt:  # between runs (the explorer handles its own)
                 result.interrupted, result.interrupted_at = True, position[0]
             finally:
@@ -383,7 +385,7 @@ def compare(scenarios, policies=None, depths=(1, 1), properties=None, extra_defs
 
 
 def _compare_scenario(sr, defs, lo, hi, properties, progress, with_traces, max_states,
-                      canonicalize, traces, result, position) -> None:
+                      reduction, traces, result, position) -> None:
     sc = sr.scenario
     for name in sr.policies:
         complete_row = None
@@ -396,7 +398,8 @@ def _compare_scenario(sr, defs, lo, hi, properties, progress, with_traces, max_s
                 continue
             progress.run_started(sc.name, name, d)
             run = runner.run_policy(sc, name, defs=defs, properties=properties or None,
-                                    depth=d, max_states=max_states, canonicalize=canonicalize,
+                                    depth=d, max_states=max_states, canonicalize=reduction[0],
+                                    symmetry=reduction[1],
                                     progress=progress.callback, with_traces=with_traces)
             row = _row(run, d)
             sr.rows.append(row)

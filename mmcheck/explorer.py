@@ -58,7 +58,7 @@ State = Hashable
 Label = Hashable
 Check = Callable[[Any], Optional[str]]
 
-__all__ = ["ExplorationProgress", "Result", "Trace", "explore"]
+__all__ = ["ExplorationProgress", "Result", "Trace", "concretize", "explore"]
 
 # Marks "the successor loop did not run": no model label can be this object.
 _NO_SUCCESSOR = object()
@@ -459,3 +459,35 @@ def explore(
     except KeyboardInterrupt:
         search.bounded_by = "interrupted"
     return search.result()
+
+
+def concretize(model: Any, trace: Trace) -> Trace:
+    """The same path as ``trace`` in the model's own terms, without canonicalisation.
+
+    A trace found with canonicalisation is a path of canonical states: its label ``i`` is
+    a transition of ``states[i]``, which may be a renamed image of the state the
+    execution had actually reached (with process symmetry, the thread a label names may
+    be another one in the execution).  This re-executes from an initial state and, at
+    each step, takes the first successor (in ``successors`` order) whose canonical form
+    is the trace's next state; such a successor exists because canonicalisation is only
+    sound for symmetries of the transition relation.  The result's states are real
+    states of the model, its labels replay from ``states[0]``, and its canonical images
+    are ``trace.states``.
+    """
+    canonical = model.canonical
+    state = next((s for s in model.initial_states() if canonical(s) == trace.states[0]), None)
+    if state is None:
+        raise RuntimeError("cannot concretize trace: no initial state has its first state")
+    states, labels = [state], []
+    for target in trace.states[1:]:
+        for label, successor in model.successors(state):
+            if canonical(successor) == target:
+                break
+        else:
+            raise RuntimeError(
+                "cannot concretize trace: no successor reaches the next canonical state; the "
+                "model's canonical() uses a renaming that is not a symmetry of successors()")
+        states.append(successor)
+        labels.append(label)
+        state = successor
+    return Trace(states=states, labels=labels, reason=trace.reason, depth=trace.depth)

@@ -13,6 +13,7 @@ from . import rules
 from .ops import OPS
 from .policy import Policy
 from .spec import Loc, Op, Scenario, ThreadSpec
+from .symmetry import Symmetry
 from .state import (
     FL_FILE, FL_HUGETLB, FL_LOCKED, FL_LRU_BATCH, FL_PTE_THP, FL_THP, FR_SLOT, KERNEL, PTE_SWAP,
     PTE_SWX, SL_CACHE, SL_CONTENT, SL_SWC,
@@ -44,7 +45,7 @@ class CompiledOp:
 
 
 class MMModel:
-    def __init__(self, scenario: Scenario, policy: Policy, properties=None):
+    def __init__(self, scenario: Scenario, policy: Policy, properties=None, symmetry=True):
         self.scenario = scenario
         self.policy = policy
         for name, value in rules.bind(policy).items():
@@ -80,15 +81,22 @@ class MMModel:
         L = self.L
         self.proc, self.pv, self.th, self.fr, self.refix = L.proc, L.pv, L.th, L.fr, L.ref
         self.sl = L.sl
-        self.canonical = L.canonical  # bound directly: the explorer calls it per successor
+        # the explorer's canonical(): bound directly, it is called per successor
+        self.canonical = L.canonical
         self._status_ix = [self.proc[self.t_proc[t]] + PROC_STATUS if self.t_proc[t] >= 0
                            else KERNEL for t in range(T)]
         self._thread_table = [(t, self.th[t], self.t_len[t], self._status_ix[t], self.programs[t])
                               for t in range(T)]
         self.is_menu = [t < self.n_program_threads and self.menu_instances is not None
                         for t in range(T)]
+        self.symmetry = None
         if self.menu_instances is not None:
             self._compile_menu(scenario)
+            if symmetry:
+                # interchangeable menu processes and pages (mmcheck.symmetry)
+                self.symmetry = Symmetry(self)
+                if not self.symmetry.trivial:
+                    self.canonical = self.symmetry.canonical
         self.property_names = tuple(properties or scenario.properties)
         self._checks = [(name, props.REGISTRY[name]().compile(self))
                         for name in self.property_names]
@@ -331,9 +339,6 @@ class MMModel:
             else:
                 append(((t, pc, r[0]), tuple(r[1])))
         return out
-
-    def canonical(self, s):
-        return self.L.canonical(s)
 
     def invariants(self):
         return self._checks

@@ -50,6 +50,7 @@ class PolicyRun:
     stuck_trace: dict | None
     never_started: list[str]
     verdicts: list[PropertyVerdict] = field(default_factory=list)
+    symmetry: str | None = None  # menus: what was treated as interchangeable
 
     @property
     def unexpected(self) -> list[PropertyVerdict]:
@@ -64,9 +65,11 @@ def policy_defs(scenario: Scenario, extra_defs=()) -> dict:
 
 def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=None,
                depth=None, max_states=None, canonicalize=True, progress=None,
-               with_traces=True) -> PolicyRun:
+               with_traces=True, symmetry=True) -> PolicyRun:
+    """`canonicalize=False`: no state reduction at all; `symmetry=False`: frames and swap
+    slots are still renamed, but not interchangeable menu processes and pages."""
     policy = resolve(policy_name, defs or policy_defs(scenario))
-    model = MMModel(scenario, policy, properties)
+    model = MMModel(scenario, policy, properties, symmetry=symmetry and canonicalize)
     result = explorer.explore(
         model, max_depth=depth if depth is not None else scenario.depth,
         max_states=max_states if max_states is not None else scenario.max_states,
@@ -79,17 +82,24 @@ def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=No
         rate=result.states_per_second, complete=result.complete,
         bounded_by=result.bounded_by, copies=copies, unnecessary_copies=unnecessary,
         final_states=result.final_states, stuck_states=result.stuck_states,
-        stuck_trace=(build_trace(model, result.stuck_trace.labels, None, "no thread can move")
+        stuck_trace=(build_trace(model, _labels(model, result.stuck_trace, canonicalize), None,
+                                 "no thread can move")
                      if result.stuck_trace and with_traces else None),
         never_started=model.never_started(result.label_counts) if result.complete else [],
+        symmetry=(model.symmetry.describe()
+                  if model.symmetry is not None and not model.symmetry.trivial else None),
     )
+    checks = dict(model.invariants())
     for name in model.property_names:
         cex = result.violations.get(name)
         if cex is not None:
-            trace = build_trace(model, cex.labels, name, cex.reason) if with_traces else None
-            # the trace's reason names frames as the replayed trace shows them
-            v = PropertyVerdict(name, VIOLATED, cex.depth,
-                                trace["reason"] if trace else cex.reason, trace)
+            # the execution itself (not the canonical path): its reason names processes,
+            # pages and frames as the trace shows them
+            concrete = explorer.concretize(model, cex) if canonicalize else cex
+            reason = checks[name](concrete.states[-1]) or cex.reason
+            trace = (build_trace(model, concrete.labels, name, reason) if with_traces
+                     else None)
+            v = PropertyVerdict(name, VIOLATED, cex.depth, reason, trace)
         else:
             v = PropertyVerdict(name, HOLDS if result.complete else UNKNOWN)
         v.expected = expected.get((policy_name, name))
@@ -97,8 +107,13 @@ def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=No
     return run
 
 
+def _labels(model, trace, canonicalize):
+    """Labels that replay from the model's initial state (a canonical path's may not)."""
+    return explorer.concretize(model, trace).labels if canonicalize else trace.labels
+
+
 def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties=None,
-                 depth=None, max_states=None, canonicalize=True, progress=None):
+                 depth=None, max_states=None, canonicalize=True, progress=None, symmetry=True):
     """Yield one PolicyRun per policy (the scenario's own list unless `policies`)."""
     defs = policy_defs(scenario, extra_defs)
     names = tuple(policies) if policies else scenario.policies
@@ -112,7 +127,8 @@ def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties
             raise ScenarioError(scenario.path, None, f"unknown property '{prop}'")
     for name in names:
         yield run_policy(scenario, name, defs=defs, properties=properties, depth=depth,
-                         max_states=max_states, canonicalize=canonicalize, progress=progress)
+                         max_states=max_states, canonicalize=canonicalize, progress=progress,
+                         symmetry=symmetry)
 
 
 def _all_properties():

@@ -105,22 +105,30 @@ def try_to_unmap_one(m, s, t, op):
     """try_to_unmap, one mapping per step under its PT lock: the PTE becomes a swap entry
     (swap_duplicate).  5.19: an exclusive page that may be pinned is not unmapped (the
     PTE is restored and reclaim gives up); otherwise PageAnonExclusive moves into the swap
-    PTE's exclusive bit (page_try_share_anon_rmap, 1493a1913e34)."""
-    l = list(s)
-    f = l[m.th[t] + TH_FA] - 1
+    PTE's exclusive bit (page_try_share_anon_rmap, 1493a1913e34).
+
+    rmap_walk_anon visits the mappings in anon_vma interval-tree order, which follows
+    the history of VMA creation, not anything the model keeps; so the next mapping
+    unmapped is any remaining one (one successor each), which also keeps the step
+    symmetric under renaming interchangeable processes (mmcheck.symmetry)."""
+    f = s[m.th[t] + TH_FA] - 1
     b = m.fr[f]
     want = f + 1
-    for p_row in m.pv:
-        for base in p_row:
-            pte = l[base + PV_PTE]
+    out = []
+    for p, p_row in enumerate(m.pv):
+        for v, base in enumerate(p_row):
+            pte = s[base + PV_PTE]
             if pte and not pte & (PTE_ZERO | PTE_SWAP) and (pte >> PTE_SHIFT) == want:
-                break
-        else:
-            continue
-        break
-    else:
+                out.append(_unmap_one(m, s, t, b, f, base, pte, f"{m.procs[p]}:{m.vpages[v]}"))
+    if not out:
+        l = list(s)
         l[m.th[t] + TH_PHASE] = RECLAIM_FREE
         return "try_to_unmap: no mapping left", l
+    return out[0] if len(out) == 1 else out
+
+
+def _unmap_one(m, s, t, b, f, base, pte, where):
+    l = list(s)
     exclusive = False
     if m.ae and l[b + FR_FLAGS] & FL_AE:
         if page_maybe_dma_pinned(l, b):
@@ -133,7 +141,7 @@ def try_to_unmap_one(m, s, t, op):
     l[base + PV_PTE] = swap_pte(slot, exclusive) | (pte & PTE_SD)
     l[b + FR_MAP] -= 1
     _put(m, l, f, 1)
-    return "try_to_unmap_one: swap entry installed", l
+    return "try_to_unmap_one: swap entry installed" + (f" at {where}" if where else ""), l
 
 
 def pageout_remove_mapping(m, s, t, op):

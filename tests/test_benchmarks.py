@@ -2,7 +2,7 @@
 asserted here)."""
 
 from benchmarks.engine import run_engine_benchmark
-from benchmarks.mm import run_mm_benchmark
+from benchmarks.mm import run_menu_benchmark, run_mm_benchmark
 
 
 def test_engine_benchmark_runs():
@@ -13,3 +13,11 @@ def test_engine_benchmark_runs():
 def test_mm_benchmark_runs_on_a_small_scenario():
     rows = run_mm_benchmark(policies=("v5.9",), pattern="scenarios/classics/basic_cow.yaml")
     assert rows and rows[0]["states"] > 10
+
+
+def test_menu_benchmark_reports_the_reduction_factor():
+    rows = run_menu_benchmark(pattern="scenarios/discover/two_pages_menu.yaml", depth=11)
+    assert [r["policy"] for r in rows] == ["mapcount", "page_count", "anon_exclusive"]
+    for r in rows:
+        assert r["interchangeable"] == "interchangeable pages X, Y (up to 2 renamings)"
+        assert r["plain_states"] > r["states"] and r["factor"] > 1 and r["same_verdicts"]

@@ -380,3 +380,16 @@ def test_interrupted_table_marks_the_row(monkeypatch):
     r = invoke(CLASSIC, "--depth", "8..9", "--policies", "v5.9")
     assert r.exit_code == 130, r.output
     assert "interrupted" in r.stdout and "partial row" in r.stdout
+
+
+def test_symmetry_option_changes_counts_not_verdicts():
+    menu = "scenarios/discover/two_pages_menu.yaml"
+    rows = {}
+    for level in ("full", "frames"):
+        r = invoke(menu, "--depth", "9..10", "--policies", "page_count", "--format", "json",
+                   "--symmetry", level)
+        assert r.exit_code == 0, r.output
+        rows[level] = json.loads(r.stdout)["scenarios"][0]["rows"]
+    for full, frames in zip(rows["full"], rows["frames"]):
+        assert full["verdicts"] == frames["verdicts"]
+    assert rows["full"][-1]["states"] < rows["frames"][-1]["states"]

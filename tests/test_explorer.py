@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmcheck.explorer import ExplorationProgress, Result, Trace, explore
+from mmcheck.explorer import ExplorationProgress, Result, Trace, concretize, explore
 
 
 # ----------------------------------------------------------------------------- toy models
@@ -222,6 +222,27 @@ def test_counterexample_with_symmetry_replays_after_canonicalisation():
     assert trace.depth == 6
     assert all(state == tuple(sorted(state)) for state in trace.states)
     assert_trace_replays(model, trace)
+
+
+def test_concretize_turns_a_canonical_path_into_a_replayable_execution():
+    """With symmetry, the labels of a canonical path name positions of *sorted* states; the
+    concrete trace re-executes from the real initial state and its labels replay there."""
+    model = Counters(3, 3, symmetric=True, bad={"spread": lambda s: sorted(s) == [1, 2, 3]})
+    trace = explore(model).violations["spread"]
+    concrete = concretize(model, trace)
+    assert concrete.depth == trace.depth == 6 and concrete.reason == trace.reason
+    assert [model.canonical(s) for s in concrete.states] == trace.states
+    assert_trace_replays(model, concrete, canonicalize=False)
+    assert concrete.states[0] == model.initial_states()[0]
+    assert concrete.labels != trace.labels  # the canonical labels name other counters
+
+
+def test_concretize_reports_a_canonical_form_that_is_not_a_symmetry():
+    # 0 -> 1 -> 2 with 2 "canonicalised" to 5, which 1 cannot reach: a broken canonical()
+    model = Graph({0: [1], 1: [2]}, initial=[0], bad={5}, canonical_map={2: 5})
+    trace = Trace(states=[0, 1, 3], labels=[1, 3], reason="x", depth=2)
+    with pytest.raises(RuntimeError, match="not a symmetry"):
+        concretize(model, trace)
 
 
 def test_violations_are_ordered_like_the_invariants():

@@ -1,0 +1,298 @@
+"""Symmetry reduction of menu scenarios (mmcheck.symmetry): interchangeable processes and
+pages.
+
+The renamings are re-implemented here independently, through names (a value "P1:X/e0"
+becomes "P2:Y/e0" by renaming the strings, a reference slot "P1.gup2.X" likewise, an
+instantiation by its page, reference and child names), and checked against the model:
+  - soundness: every allowed renaming commutes with successors() and preserves every
+    property's verdict and is_final (so exploring one state per class loses nothing);
+  - exactness: the reduced search stores exactly one state per brute-force orbit;
+  - verdicts, shortest-counterexample depths and replayable traces are the same with
+    and without the reduction.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import textwrap
+from collections import deque
+
+import pytest
+
+from mmcheck import explorer
+from mmcheck.kernel import FORK_COPY
+from mmcheck.loader import load_scenario, load_scenario_text
+from mmcheck.model import MMModel
+from mmcheck.policy import resolve
+from mmcheck.runner import run_policy
+from mmcheck.state import (
+    FORKING, FR_CONTENT, PROC_SIZE, PROC_STATUS, PV_IDEAL, PV_LEGIT, PV_SIZE, SL_CONTENT, TH_PC,
+    TH_PHASE, TH_SIZE, TH_X, UNBORN,
+)
+from mmcheck.trace import check_trace
+
+PROPS = "[no-leak, pin-coherent, no-lost-write, refcount-sane, exclusive-sane]"
+
+
+def menu(pages, body, name="sym"):
+    text = (f"name: {name}\npages: {pages}\nmenu:\n"
+            + textwrap.indent(textwrap.dedent(body).strip(), "  ")
+            + f"\nproperties: {PROPS}\n")
+    return load_scenario_text(text, f"{name}.yaml")
+
+
+# three processes (two interchangeable children), one page; swap included
+THREE_PROCS = ("{X: present}", """\
+    processes: 3
+    references: 1
+    ops:
+      - write
+      - fork: {max: 2}
+      - gup: {type: get, access: read}
+      - put
+      - munmap
+      - pageout
+    """)
+# two processes, three pages: X and Z interchangeable (small), Y a THP
+PAGES = ("{X: present, Y: {state: present, kind: thp}, Z: present}", """\
+    processes: 2
+    references: 1
+    ops:
+      - write
+      - fork: {max: 1}
+      - gup: {type: pin, access: read, longterm: true}
+      - put
+      - munmap
+      - pageout
+    """)
+# both at once (pages start unmapped, so forks are short), with device writes (their
+# values name references)
+BOTH = ("{X: none, Y: none}", """\
+    processes: 3
+    references: 1
+    ops:
+      - write
+      - fork: {max: 2}
+      - gup: {type: pin, access: write, longterm: true}
+      - device_write
+      - put
+    """)
+CASES = [("three-procs", THREE_PROCS, 12), ("pages", PAGES, 11), ("both", BOTH, 10)]
+
+
+def model_for(case, policy, symmetry=True):
+    _name, (pages, body), _depth = case
+    return MMModel(menu(pages, body), resolve(policy), symmetry=symmetry)
+
+
+def reachable_raw(m, depth):
+    """Every state within `depth` steps, no reduction at all."""
+    seen = {s: 0 for s in m.initial_states()}
+    queue = deque(seen)
+    while queue:
+        s = queue.popleft()
+        if seen[s] == depth:
+            continue
+        for _label, t in m.successors(s):
+            if t not in seen:
+                seen[t] = seen[s] + 1
+                queue.append(t)
+    return seen
+
+
+# ---------------------------------------------------------------- renaming by names
+class NameRenamer:
+    """Apply a process/page renaming to a raw state through names only."""
+
+    def __init__(self, m):
+        self.m = m
+        self.value_ix = {name: i for i, name in enumerate(m.values)}
+        self.inst = [[self._inst_names(i) for i in insts] for insts in m.menu_instances]
+        self.ref_template = {r: name.split(".")[1] for r, name in enumerate(m.refs)}
+
+    @staticmethod
+    def _inst_names(inst):
+        return None if inst is None else (inst.template, inst.page, inst.ref, inst.child)
+
+    def allowed(self, s):
+        """The renamings (proc map, page map) the model allows at s, identity included:
+        born children among themselves; pages of one class once no fork can run."""
+        m = self.m
+        statuses = [s[m.proc[c] + PROC_STATUS] for c in range(1, len(m.procs))]
+        born = [c for c in range(1, len(m.procs)) if statuses[c - 1] != UNBORN]
+        menu_ = m.scenario.menu
+        forks_left = any(tpl.kind == "fork" and (tpl.max is None or
+                                                 s[m.L.counter_base + g] < tpl.max)
+                         for g, tpl in enumerate(menu_.templates))
+        pages_ok = FORKING not in statuses and (UNBORN not in statuses or not forks_left)
+        classes = {}
+        for v, pg in enumerate(m.scenario.pages):
+            if pages_ok:
+                classes.setdefault((pg.get("kind", "small"), pg.state), []).append(v)
+        page_maps = [list(range(m.n_vpages))]
+        for vs in classes.values():
+            page_maps = [[dict(zip(vs, img)).get(v, pm[v]) for v in range(m.n_vpages)]
+                         for pm in page_maps for img in itertools.permutations(vs)]
+        proc_maps = []
+        for img in itertools.permutations(born):
+            pm = list(range(len(m.procs)))
+            for a, b in zip(born, img):
+                pm[a] = b
+            proc_maps.append(pm)
+        return [(pm, vm) for pm in proc_maps for vm in page_maps]
+
+    def apply(self, s, procs, pages):
+        m = self.m
+        pn = {m.procs[p]: m.procs[procs[p]] for p in range(len(m.procs))}
+        vn = {m.vpages[v]: m.vpages[pages[v]] for v in range(m.n_vpages)}
+
+        def ref(name):
+            owner, tpl, page = name.split(".")
+            return f"{pn[owner]}.{tpl}.{vn[page]}"
+
+        def value(i):
+            name = m.values[i]
+            if (hit := re.fullmatch(r"(\w+):(\w+)/e(\d+)", name)):
+                name = f"{pn[hit[1]]}:{vn[hit[2]]}/e{hit[3]}"
+            elif (hit := re.fullmatch(r"dev:([\w.]+)/e(\d+)", name)):
+                name = f"dev:{ref(hit[1])}/e{hit[2]}"
+            elif (hit := re.fullmatch(r"(\w+)@0", name)):
+                name = f"{vn[hit[1]]}@0"
+            return self.value_ix[name]
+
+        def mask(bits):
+            return sum(1 << value(i) for i in range(len(m.values)) if bits >> i & 1)
+
+        out = list(s)
+        for p in range(len(m.procs)):
+            q = procs[p]
+            out[m.proc[q]:m.proc[q] + PROC_SIZE] = s[m.proc[p]:m.proc[p] + PROC_SIZE]
+            for v in range(m.n_vpages):
+                a, b = m.pv[p][v], m.pv[q][pages[v]]
+                out[b:b + PV_SIZE] = s[a:a + PV_SIZE]
+                out[b + PV_IDEAL] = value(s[a + PV_IDEAL])
+                out[b + PV_LEGIT] = mask(s[a + PV_LEGIT])
+            t, u = m.proc_threads[p][0], m.proc_threads[q][0]
+            out[m.th[u]:m.th[u] + TH_SIZE] = s[m.th[t]:m.th[t] + TH_SIZE]
+            pc = s[m.th[t] + TH_PC]
+            if 0 < pc < len(self.inst[t]):
+                tpl, page, rname, child = self.inst[t][pc]
+                want = (tpl, page and vn[page], rname and ref(rname), child and pn[child])
+                out[m.th[u] + TH_PC] = self.inst[u].index(want)
+        for r, name in enumerate(m.refs):
+            out[m.refix[m.ref_index[ref(name)]]] = s[m.refix[r]]
+        for b in m.fr:
+            out[b + FR_CONTENT] = value(s[b + FR_CONTENT])
+        for b in m.sl:
+            out[b + SL_CONTENT] = value(s[b + SL_CONTENT])
+        return tuple(out)
+
+
+# ---------------------------------------------------------------- soundness
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("policy", ["v5.7", "v5.19"])
+def test_allowed_renamings_commute_with_successors_and_properties(case, policy):
+    m = model_for(case, policy)
+    rn = NameRenamer(m)
+    frames = m.L.canonical
+    checks = m.invariants()
+    raw = reachable_raw(m, case[2] - 1)
+    renamed = 0
+    for s in raw:
+        for procs, pages in rn.allowed(s)[1:]:
+            g = rn.apply(s, procs, pages)
+            renamed += g != s
+            mine = {frames(t) for _l, t in m.successors(s)}
+            assert {frames(rn.apply(t, procs, pages)) for t in mine} == \
+                {frames(t) for _l, t in m.successors(g)}
+            for name, check in checks:
+                assert (check(s) is None) == (check(g) is None), name
+            assert m.is_final(s) == m.is_final(g)
+    assert renamed > 100  # the test exercised real renamings
+
+
+def test_renaming_pages_is_not_a_symmetry_while_a_fork_may_walk_them():
+    """Why page renamings wait for the last fork: copy_page_range walks vpages in order,
+    so in the middle of a fork, swapping a copied page with one still to copy changes
+    what the next step does."""
+    m = model_for(CASES[1], "v5.19")
+    rn = NameRenamer(m)
+    frames = m.L.canonical
+    swap_x_z = (list(range(2)), [2, 1, 0])
+    broken = 0
+    for s in reachable_raw(m, 8):
+        if s[m.th[0] + TH_PHASE] == FORK_COPY and s[m.th[0] + TH_X] == 2:  # Z is next
+            assert len(rn.allowed(s)) == 1  # the model does not rename pages here
+            g = rn.apply(s, *swap_x_z)
+            mine = {frames(rn.apply(t, *swap_x_z)) for _l, t in m.successors(s)}
+            broken += mine != {frames(t) for _l, t in m.successors(g)}
+    assert broken
+
+
+# ---------------------------------------------------------------- exactness
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("policy", ["v5.7", "v5.19"])
+def test_reduced_count_equals_brute_force_orbit_count(case, policy):
+    m = model_for(case, policy)
+    rn = NameRenamer(m)
+    frames = m.L.canonical
+    depth = case[2]
+    raw = reachable_raw(m, depth)
+    orbit_of = {}
+    for s in raw:
+        orbit_of[s] = frozenset(frames(rn.apply(s, procs, pages))
+                                for procs, pages in rn.allowed(s))
+    orbits = set(orbit_of.values())
+    reduced = explorer.explore(m, max_depth=depth)
+    frames_only = explorer.explore(model_for(case, policy, symmetry=False), max_depth=depth)
+    assert reduced.states == len(orbits)
+    assert reduced.states < frames_only.states  # the reduction reduces
+    # the representative is in the orbit, and the same for the whole orbit
+    canon = {}
+    for s, orbit in orbit_of.items():
+        c = m.canonical(s)
+        assert c in orbit
+        assert canon.setdefault(orbit, c) == c
+
+
+# ---------------------------------------------------------------- verdicts and traces
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("policy", ["v5.7", "v5.11", "v5.18", "v5.19"])
+def test_verdicts_and_depths_same_with_and_without_symmetry(case, policy):
+    _name, (pages, body), depth = case
+    sc = menu(pages, body)
+    on = run_policy(sc, policy, depth=depth)
+    off = run_policy(sc, policy, depth=depth, symmetry=False)
+    assert [(v.name, v.verdict, v.depth) for v in on.verdicts] == \
+        [(v.name, v.verdict, v.depth) for v in off.verdicts]
+    assert on.states < off.states
+    m = MMModel(sc, resolve(policy))
+    for v in on.verdicts:
+        if v.trace is not None:  # the concretised trace replays and still violates
+            assert check_trace(m, v.trace)[0]
+
+
+def test_discover_menus_keep_their_verdicts_with_symmetry():
+    """The shipped discovery menus with more than one child or page are reduced, and
+    their expectations (from the reference) hold either way."""
+    for path in ("scenarios/discover/two_children_menu.yaml",
+                 "scenarios/discover/two_pages_menu.yaml"):
+        sc = load_scenario(path)
+        for policy in sc.policies:
+            on = run_policy(sc, policy, depth=12, with_traces=False)
+            off = run_policy(sc, policy, depth=12, symmetry=False, with_traces=False)
+            assert [(v.verdict, v.depth) for v in on.verdicts] == \
+                [(v.verdict, v.depth) for v in off.verdicts]
+            assert on.states < off.states
+
+
+def test_describe_names_what_is_interchangeable():
+    m = model_for(CASES[2], "v5.19")
+    assert m.symmetry.describe() == \
+        "interchangeable processes P1, P2; pages X, Y (up to 4 renamings)"
+    m = model_for(CASES[1], "v5.19")
+    assert m.symmetry.describe() == "interchangeable pages X, Z (up to 2 renamings)"
+    sc = load_scenario("scenarios/discover/ro_pin_menu.yaml")
+    m = MMModel(sc, resolve("v5.19"))
+    assert m.symmetry.trivial and m.canonical == m.L.canonical
