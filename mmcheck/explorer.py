@@ -358,28 +358,7 @@ class _Search:
 
     def trace_to(self, state: Any, reason: str) -> Trace:
         """Rebuild the BFS path to ``state`` from parent links, re-deriving its labels."""
-        path = [state]
-        parent = self.visited[state]
-        while parent is not _NO_PARENT:
-            path.append(parent)
-            parent = self.visited[parent]
-        path.reverse()
-        labels = [self._label_between(path[i], path[i + 1]) for i in range(len(path) - 1)]
-        return Trace(states=path, labels=labels, reason=reason, depth=len(path) - 1)
-
-    def _label_between(self, source: Any, target: Any) -> Any:
-        # The first matching label is exactly the edge BFS used: it stored ``target`` while
-        # scanning the successors of ``source`` in this same deterministic order.
-        canonical = self.model.canonical if self.canonicalize else None
-        for label, successor in self.model.successors(source):
-            if canonical is not None:
-                successor = canonical(successor)
-            if successor == target:
-                return label
-        raise RuntimeError(
-            "cannot rebuild trace: no successor of a stored state leads to its child again; "
-            "the model's successors() (or canonical()) is not deterministic"
-        )
+        return trace_from(self.model, self.canonicalize, state, self.visited.__getitem__, reason)
 
     def result(self) -> Result:
         elapsed = time.perf_counter() - self.start_time
@@ -416,6 +395,36 @@ class _Search:
         )
 
 
+def trace_from(model: Any, canonicalize: bool, state: Any, parent_of: Callable[[Any], Any],
+               reason: str) -> Trace:
+    """The path to ``state`` following ``parent_of`` (a stored state's parent, or
+    ``_NO_PARENT`` for an initial state), with the labels re-derived by ``successors``."""
+    path = [state]
+    parent = parent_of(state)
+    while parent is not _NO_PARENT:
+        path.append(parent)
+        parent = parent_of(parent)
+    path.reverse()
+    labels = [_label_between(model, canonicalize, path[i], path[i + 1])
+              for i in range(len(path) - 1)]
+    return Trace(states=path, labels=labels, reason=reason, depth=len(path) - 1)
+
+
+def _label_between(model: Any, canonicalize: bool, source: Any, target: Any) -> Any:
+    # The first matching label is exactly the edge BFS used: it stored ``target`` while
+    # scanning the successors of ``source`` in this same deterministic order.
+    canonical = model.canonical if canonicalize else None
+    for label, successor in model.successors(source):
+        if canonical is not None:
+            successor = canonical(successor)
+        if successor == target:
+            return label
+    raise RuntimeError(
+        "cannot rebuild trace: no successor of a stored state leads to its child again; "
+        "the model's successors() (or canonical()) is not deterministic"
+    )
+
+
 def explore(
     model: Any,
     *,
@@ -425,6 +434,7 @@ def explore(
     stop_when_all_violated: bool = False,
     progress: Optional[Callable[[ExplorationProgress], None]] = None,
     progress_every: int = 50_000,
+    workers: int = 1,
 ) -> Result:
     """Exhaustively explore ``model`` breadth-first and check its invariants.
 
@@ -437,12 +447,27 @@ def explore(
     new states. Ctrl-C (KeyboardInterrupt) ends the search and returns the partial result
     with ``bounded_by == "interrupted"``.
 
+    ``workers > 1`` runs a hash-partitioned search in that many processes
+    (:mod:`mmcheck.parallel`): the same states, transitions, label counts, levels and
+    shortest-counterexample depths, but ``max_states`` is checked after each level (up to
+    one level more may be stored), ``progress`` is called once per level, and among equally
+    short counterexamples another may be reported.
+
     Returns a :class:`Result`; each violated invariant maps to its shortest :class:`Trace`.
     """
     if max_depth is not None and max_depth < 0:
         raise ValueError("max_depth must be >= 0")
     if max_states is not None and max_states < 0:
         raise ValueError("max_states must be >= 0")
+    if workers < 1:
+        raise ValueError("workers must be >= 1")
+    if workers > 1:
+        from .parallel import explore_parallel
+
+        return explore_parallel(model, workers, max_depth=max_depth, max_states=max_states,
+                                canonicalize=canonicalize,
+                                stop_when_all_violated=stop_when_all_violated,
+                                progress=progress)
     search = _Search(
         model,
         max_depth=max_depth,

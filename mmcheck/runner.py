@@ -65,15 +65,16 @@ def policy_defs(scenario: Scenario, extra_defs=()) -> dict:
 
 def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=None,
                depth=None, max_states=None, canonicalize=True, progress=None,
-               with_traces=True, symmetry=True) -> PolicyRun:
+               with_traces=True, symmetry=True, workers=1) -> PolicyRun:
     """`canonicalize=False`: no state reduction at all; `symmetry=False`: frames and swap
-    slots are still renamed, but not interchangeable menu processes and pages."""
+    slots are still renamed, but not interchangeable menu processes and pages;
+    `workers > 1`: the multi-process search (mmcheck.parallel)."""
     policy = resolve(policy_name, defs or policy_defs(scenario))
     model = MMModel(scenario, policy, properties, symmetry=symmetry and canonicalize)
     result = explorer.explore(
         model, max_depth=depth if depth is not None else scenario.depth,
         max_states=max_states if max_states is not None else scenario.max_states,
-        canonicalize=canonicalize, progress=progress)
+        canonicalize=canonicalize, progress=progress, workers=workers)
     copies, unnecessary = model.copy_counts(result.label_counts)
     expected = {(e.policy, e.prop): e.verdict for e in scenario.expect}
     run = PolicyRun(
@@ -113,7 +114,8 @@ def _labels(model, trace, canonicalize):
 
 
 def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties=None,
-                 depth=None, max_states=None, canonicalize=True, progress=None, symmetry=True):
+                 depth=None, max_states=None, canonicalize=True, progress=None, symmetry=True,
+                 workers=1):
     """Yield one PolicyRun per policy (the scenario's own list unless `policies`)."""
     defs = policy_defs(scenario, extra_defs)
     names = tuple(policies) if policies else scenario.policies
@@ -128,7 +130,7 @@ def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties
     for name in names:
         yield run_policy(scenario, name, defs=defs, properties=properties, depth=depth,
                          max_states=max_states, canonicalize=canonicalize, progress=progress,
-                         symmetry=symmetry)
+                         symmetry=symmetry, workers=workers)
 
 
 def _all_properties():

@@ -1,0 +1,146 @@
+"""The hash-partitioned multi-process search (mmcheck.parallel) against the one-process
+explorer: same states, transitions, label counts, levels, terminal states and shortest
+counterexample depths; traces that replay; errors and bounds."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mmcheck import explorer
+from mmcheck.loader import load_scenario
+from mmcheck.model import MMModel
+from mmcheck.parallel import WorkerError
+from mmcheck.policy import resolve
+from mmcheck.runner import run_policy
+from test_explorer import Counters, Graph, assert_trace_replays, random_graphs
+
+
+def same_search(a, b):
+    assert (a.complete, a.bounded_by, a.states, a.transitions, a.max_depth, a.level_sizes,
+            a.final_states, a.stuck_states) == \
+        (b.complete, b.bounded_by, b.states, b.transitions, b.max_depth, b.level_sizes,
+         b.final_states, b.stuck_states)
+    assert a.label_counts == b.label_counts
+    assert {n: t.depth for n, t in a.violations.items()} == \
+        {n: t.depth for n, t in b.violations.items()}
+    assert list(a.violations) == list(b.violations)
+    assert (a.stuck_trace is None) == (b.stuck_trace is None)
+    if a.stuck_trace is not None:
+        assert a.stuck_trace.depth == b.stuck_trace.depth
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_counters_same_as_one_process(workers, symmetric):
+    model = Counters(4, 3, symmetric=symmetric,
+                     bad={"two-maxed": lambda s: s.count(3) >= 2, "sum5": lambda s: sum(s) == 5})
+    one = explorer.explore(model)
+    many = explorer.explore(model, workers=workers)
+    same_search(one, many)
+    for trace in many.violations.values():
+        assert_trace_replays(model, trace)
+
+
+@settings(max_examples=25, deadline=None)
+@given(model=random_graphs(), canonicalize=st.booleans())
+def test_random_graphs_same_as_one_process(model, canonicalize):
+    one = explorer.explore(model, canonicalize=canonicalize)
+    two = explorer.explore(model, canonicalize=canonicalize, workers=2)
+    same_search(one, two)
+    for trace in two.violations.values():
+        assert_trace_replays(model, trace, canonicalize)
+
+
+def test_depth_and_state_bounds():
+    model = Counters(3, 4)
+    one = explorer.explore(model, max_depth=5)
+    two = explorer.explore(model, max_depth=5, workers=2)
+    same_search(one, two)
+    bounded = explorer.explore(model, max_states=30, workers=2)
+    assert bounded.bounded_by == "states" and not bounded.complete
+    assert 30 < bounded.states < 125  # checked per level: at most one level more
+
+
+def test_stuck_states_and_stop_when_all_violated():
+    edges = {0: [1, 4], 1: [2, 7], 2: [3], 4: [5], 5: [6]}
+    model = Graph(edges, initial=[0], final={3}, bad={5})
+    same_search(explorer.explore(model), explorer.explore(model, workers=2))
+    stopped = explorer.explore(model, stop_when_all_violated=True, workers=2)
+    assert stopped.bounded_by == "violations" and stopped.violations["good"].depth == 2
+
+
+class Exploding(Counters):
+    def successors(self, state):
+        if sum(state) == 3:
+            raise ValueError("model bug at " + repr(state))
+        return super().successors(state)
+
+
+def test_a_failing_worker_is_reported_not_hung():
+    with pytest.raises(WorkerError, match="model bug"):
+        explorer.explore(Exploding(2, 3), workers=2)
+
+
+def test_progress_once_per_level():
+    reports = []
+    explorer.explore(Counters(2, 3), workers=2, progress=reports.append)
+    assert [r.depth for r in reports] == list(range(7))  # levels 0..6, each before expansion
+
+
+@pytest.mark.parametrize("path", ["scenarios/classics/vmsplice_unmap_child.yaml",
+                                  "scenarios/classics/gup_fast_pin_racing_fork.yaml",
+                                  "scenarios/anon/pinned_swapped_out_read_write.yaml"])
+@pytest.mark.parametrize("policy", ["v5.7", "v5.9", "v5.19"])
+def test_mm_scenarios_same_as_one_process(path, policy):
+    sc = load_scenario(path)
+    one = explorer.explore(MMModel(sc, resolve(policy)))
+    m = MMModel(sc, resolve(policy))
+    two = explorer.explore(m, workers=2)
+    same_search(one, two)
+    for trace in two.violations.values():
+        assert_trace_replays(m, trace)
+
+
+def test_runner_with_workers_gives_the_same_verdicts_and_replayable_traces():
+    sc = load_scenario("scenarios/discover/two_pages_menu.yaml")
+    one = run_policy(sc, "mapcount", depth=10)
+    two = run_policy(sc, "mapcount", depth=10, workers=2)
+    assert [(v.name, v.verdict, v.depth) for v in one.verdicts] == \
+        [(v.name, v.verdict, v.depth) for v in two.verdicts]
+    assert one.states == two.states
+    from mmcheck.trace import check_trace
+    for v in two.verdicts:
+        assert check_trace(MMModel(sc, resolve("mapcount")), v.trace)[0]
+
+
+def test_ctrl_c_between_levels_returns_the_partial_result():
+    def progress(p):
+        if p.depth == 4:
+            raise KeyboardInterrupt
+
+    model = Counters(3, 5, bad={"early": lambda s: s == (1, 1, 0)})
+    result = explorer.explore(model, workers=2, progress=progress)
+    assert result.bounded_by == "interrupted" and not result.complete
+    assert result.max_depth == 4 and result.states == sum(result.level_sizes)
+    assert result.violations["early"].depth == 2
+    assert_trace_replays(model, result.violations["early"])
+
+
+def test_cli_workers_option(tmp_path):
+    from click.testing import CliRunner
+
+    from mmcheck.cli import main
+
+    outs = []
+    for j in ("1", "2"):
+        r = CliRunner().invoke(main, ["run", "scenarios/classics/vmsplice_unmap_child.yaml",
+                                      "-j", j, "--json", "--no-render", "--out",
+                                      str(tmp_path / j)])
+        assert r.exit_code == 0, r.output
+        import json
+        outs.append([(x["policy"], x["states"], {k: v["verdict"] for k, v in
+                                                 x["verdicts"].items()})
+                     for x in json.loads(r.output)[0]["runs"]])
+    assert outs[0] == outs[1]
