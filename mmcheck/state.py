@@ -86,6 +86,14 @@ def swap_pte(slot: int, exclusive: bool) -> int:
 
 
 _MISSING = object()
+
+
+def inverse(order: list[int]) -> list[int]:
+    """The inverse permutation: inverse(order)[order[k]] == k."""
+    out = [0] * len(order)
+    for k, x in enumerate(order):
+        out[x] = k
+    return out
 _ORDER_CACHE_LIMIT = 1 << 20
 
 
@@ -256,12 +264,8 @@ class Layout:
         F, S = self.n_frames, self.n_slots
         order = order if order is not None else list(range(F))
         slot_order = slot_order if slot_order is not None else list(range(S))
-        new_frame = [0] * F
-        for new, old in enumerate(order):
-            new_frame[old] = new
-        new_slot = [0] * S
-        for new, old in enumerate(slot_order):
-            new_slot[old] = new
+        new_frame = inverse(order)
+        new_slot = inverse(slot_order)
         frames = _getter([self.fr[old] + i for old in order for i in range(FR_SIZE)])
         slots = _getter([self.sl[old] + i for old in slot_order for i in range(SL_SIZE)])
         return new_frame, frames, new_slot, slots

@@ -41,7 +41,7 @@ import operator
 from . import menu as menu_mod
 from .state import (
     FORKING, FR_CONTENT, PROC_SIZE, PROC_STATUS, PV_IDEAL, PV_LEGIT, PV_SIZE, PV_VMA,
-    SL_CONTENT, TH_PC, TH_SIZE, UNBORN, _getter,
+    SL_CONTENT, TH_PC, TH_SIZE, UNBORN, _getter, inverse,
 )
 
 
@@ -226,13 +226,7 @@ class Symmetry:
         for r, q in enumerate(refs):
             src[m.refix[q]] = m.refix[r]
         g.gather = operator.itemgetter(*src)
-        inverse_procs = [0] * n
-        for p, q in enumerate(procs):
-            inverse_procs[q] = p
-        inverse_pages = [0] * V
-        for v, w in enumerate(pages):
-            inverse_pages[w] = v
-        g.key = _getter(self._key_positions(inverse_procs, inverse_pages))
+        g.key = _getter(self._key_positions(inverse(procs), inverse(pages)))
         g.value_map = self._value_map(procs, pages)
         g.value_pos = ([b + PV_IDEAL for row in m.pv for b in row]
                        + [b + FR_CONTENT for b in m.fr] + [b + SL_CONTENT for b in m.sl])
