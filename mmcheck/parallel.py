@@ -77,12 +77,16 @@ def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonic
                 p.join()
 
 
-def _request(conn, message):
-    conn.send(message)
-    reply = conn.recv()
+def _ok(reply):
+    """A worker's reply: its payload, or its error raised here."""
     if reply[0] == "error":
         raise WorkerError(reply[1])
-    return reply[1]
+    return reply
+
+
+def _request(conn, message):
+    conn.send(message)
+    return _ok(conn.recv())[1]
 
 
 def _ask(conns, message, interruptible=False):
@@ -103,10 +107,7 @@ def _ask(conns, message, interruptible=False):
             interrupted = True
             continue
         for c in ready:
-            reply = c.recv()
-            if reply[0] == "error":
-                raise WorkerError(reply[1])
-            replies[id(c)] = reply
+            replies[id(c)] = _ok(c.recv())
     return [replies[id(c)] for c in conns], interrupted
 
 

@@ -111,6 +111,9 @@ class Symmetry:
                                for g, tpl in enumerate(menu.templates) if tpl.kind == "fork"]
         self._identity_key = _getter(self._key_positions(list(range(n)),
                                                          list(range(m.n_vpages))))
+        self._ref_keys = [  # (owner, template, vpage) of every menu reference slot
+            (m.ref_owner[r], m.menu_instances[t][pc].template, m.ref_vpage[r])
+            for r, (t, pc) in enumerate(m.ref_site)]
         self._instances = self._instance_table()
         self._values = self._value_table()
         self._by_status: dict = {}
@@ -138,13 +141,10 @@ class Symmetry:
     # ------------------------------------------------------------------ canonical form
     def canonical(self, s):
         """The canonical representative of s under process, page, frame and slot renaming."""
-        renamings = self._by_status.get(self._status(s))
-        if renamings is None:
-            renamings = self._renamings_for(self._status(s))
-        if type(renamings) is tuple:  # (before, after) the last fork
-            renamings = renamings[self._forks_used_up(s)]
+        renamings = self.renamings(s)
+        canon = self.frames_canonical
         if not renamings:
-            return self.frames_canonical(s)
+            return canon(s)
         best_key = self._identity_key(s)
         tied = [None]  # None: the identity
         for g in renamings:
@@ -153,10 +153,6 @@ class Symmetry:
                 best_key, tied = k, [g]
             elif k == best_key:
                 tied.append(g)
-        canon = self.frames_canonical
-        if len(tied) == 1:
-            g = tied[0]
-            return canon(s) if g is None else canon(g.apply(s))
         best = None
         for g in tied:
             c = canon(s) if g is None else canon(g.apply(s))
@@ -166,8 +162,13 @@ class Symmetry:
 
     def renamings(self, s) -> list:
         """The allowed non-identity renamings at s (see the module doc)."""
-        out = self._renamings_for(self._status(s))
-        return out[self._forks_used_up(s)] if type(out) is tuple else out
+        statuses = self._status(s)
+        out = self._by_status.get(statuses)
+        if out is None:
+            out = self._renamings_for(statuses)
+        if type(out) is tuple:  # (before, after) the last fork
+            out = out[self._forks_used_up(s)]
+        return out
 
     def _renamings_for(self, statuses):
         """Memoised on the children's statuses: the renamings, or a (while a fork may
@@ -227,11 +228,11 @@ class Symmetry:
             src[m.refix[q]] = m.refix[r]
         g.gather = operator.itemgetter(*src)
         g.key = _getter(self._key_positions(inverse(procs), inverse(pages)))
-        g.value_map = self._value_map(procs, pages)
+        g.pc_map = self._pc_map(procs, pages)
+        g.value_map = self._value_map(procs, pages, g.pc_map)
         g.value_pos = ([b + PV_IDEAL for row in m.pv for b in row]
                        + [b + FR_CONTENT for b in m.fr] + [b + SL_CONTENT for b in m.sl])
         g.mask_pos = [b + PV_LEGIT for row in m.pv for b in row]
-        g.pc_map = self._pc_map(procs, pages)
         g.pc_pos = [m.th[t] + TH_PC for t in self.menu_threads]
         return g
 
@@ -261,16 +262,6 @@ class Symmetry:
         index = {key: r for r, key in enumerate(self._ref_keys)}
         return [index[(procs[p], g, pages[v])] for (p, g, v) in self._ref_keys]
 
-    @property
-    def _ref_keys(self):
-        """(owner, template, vpage) of every menu reference slot."""
-        m = self.m
-        keys = []
-        for r in range(len(m.refs)):
-            t, pc = m.ref_site[r]
-            keys.append((m.ref_owner[r], m.menu_instances[t][pc].template, m.ref_vpage[r]))
-        return keys
-
     def _instance_table(self):
         """Per program index: (template, vpage or None, reference key or None, child or
         None).  Menu programs are aligned: index i is the same instantiation in every
@@ -282,9 +273,7 @@ class Symmetry:
             v = m.vpage_index[inst.page] if inst.page is not None else None
             ref = None
             if inst.ref is not None:
-                r = m.ref_index[inst.ref]
-                t, pc = m.ref_site[r]
-                ref = (m.menu_instances[t][pc].template, m.ref_vpage[r])
+                ref = self._ref_keys[m.ref_index[inst.ref]][1:]  # (template, vpage)
             child = m.proc_index[inst.child] if inst.child is not None else None
             table.append((inst.template, v, ref, child))
         return table
@@ -313,10 +302,9 @@ class Symmetry:
                 keys[base + e] = ("op", t, pc, e)
         return keys
 
-    def _value_map(self, procs, pages):
+    def _value_map(self, procs, pages, pc_map):
         index = {key: i for i, key in enumerate(self._values)}
         threads = self._thread_map(procs)
-        pc_map = self._pc_map(procs, pages)
         out = []
         for key in self._values:
             if key[0] == "init":
