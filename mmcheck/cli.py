@@ -1,7 +1,8 @@
 """The `mmcheck` command line: run, policies, replay, render (compare lives in compare.py).
 
-Exit codes: 0 when every verdict is as expected (or, without expectations, every property
-holds), 1 on an unexpected verdict or a failed replay, 2 on bad input.
+Exit codes (mmcheck.errors): 0 every verdict as expected (without expectations: every
+property holds), 1 an unexpected verdict or a failed replay, 2 bad input, 3 an internal
+error (details in a crash file), 4 a search cut short by a resource, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .errors import ScenarioError
+from .errors import (EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_INTERNAL, EXIT_INTERRUPTED,
+                     EXIT_UNEXPECTED, IncompleteSearch, ScenarioError)
 from .policy import ALIASES, KNOBS, PRESETS, resolve
 
 # piped output (CI logs, files) gets a wide page instead of rich's 80-column default
@@ -25,8 +27,111 @@ console = Console(highlight=False, width=_WIDTH)
 
 def _fail(message: str) -> None:
     """Bad input: one line on stderr, exit status 2."""
-    click.echo(message, err=True)
-    sys.exit(2)
+    click.echo(" ".join(str(message).split()), err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _crash_report(exc: BaseException) -> str:
+    """Write the traceback of an internal error to a file; returns its path."""
+    import datetime
+    import tempfile
+    import traceback
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    fd, path = tempfile.mkstemp(prefix=f"mmcheck-crash-{stamp}-", suffix=".txt")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"mmcheck {_version()} internal error\ncommand: {sys.argv!r}\n\n")
+        fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    return path
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("mmcheck")
+    except Exception:  # pragma: no cover - not installed
+        return "unknown"
+
+
+def _terminate_like_ctrl_c():
+    """SIGTERM stops a search the way Ctrl-C does: what finished is printed, exit 130
+    (worker processes ignore both and die with their parent)."""
+    import signal
+    import threading
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+class _Main(click.Group):
+    """The command group, with mmcheck's exit statuses for what click does not decide:
+    Ctrl-C anywhere is 130 (click would say "Aborted!" and exit 1), running out of memory
+    is 4, and any other exception is an internal error, 3, reported on one line."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        _terminate_like_ctrl_c()
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            click.echo("mmcheck: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except (MemoryError, IncompleteSearch) as e:
+            click.echo(f"mmcheck: out of memory: {e or 'MemoryError'}; bound the search "
+                       f"with --max-states or --depth", err=True)
+            sys.exit(EXIT_INCOMPLETE)
+        except BrokenPipeError:  # `mmcheck ... | head`
+            sys.exit(0)
+        except Exception as e:  # noqa: BLE001 - the last resort: one line, never a traceback
+            try:
+                where = f"details in {_crash_report(e)}"
+            except OSError:
+                where = "no crash file could be written"
+            text = " ".join(f"{type(e).__name__}: {e}".split())
+            click.echo(f"mmcheck: internal error: {text[:300]} ({where}; please report it)",
+                       err=True)
+            sys.exit(EXIT_INTERNAL)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def check_output_dir(option: str, path: str, shown: str | None = None) -> None:
+    """Bad input (exit 2) unless files can be created in directory `path` (made on demand):
+    its nearest existing ancestor must be a directory we can create things in."""
+    shown = shown or path
+    probe = os.path.abspath(path)
+    if os.path.exists(probe) and not os.path.isdir(probe):
+        _fail(f"{option} {shown}: {path} is not a directory")
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    _probe_dir(option, shown, probe)
+
+
+def check_output_file(option: str, path: str) -> None:
+    """Bad input (exit 2) unless file `path` can be written (its directory made on demand)."""
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        _fail(f"{option} {path}: is a directory")
+    check_output_dir(option, os.path.dirname(full) or ".", shown=path)
+
+
+def _probe_dir(option, path, existing):
+    import tempfile
+
+    if not os.path.isdir(existing):
+        _fail(f"{option} {path}: {existing} is not a directory")
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as e:
+        _fail(f"{option} {path}: cannot write in {existing}: {e.strerror or e}")
 
 
 def scenario_files(paths) -> list[str]:
@@ -84,7 +189,7 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mmcheck")
 def main():
     """mmcheck: exhaustive model checking of Linux COW / GUP semantics."""
@@ -143,32 +248,58 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
     for prop in properties:
         if prop not in NAMES:
             _fail(f"--property: unknown property '{prop}' (known: {', '.join(NAMES)})")
+    check_output_dir("--out", out_dir)
     extra = load_policy_files(policy_files)
     loaded = load_all(scenarios)
     if show_traces is None:
         show_traces = len(loaded) == 1 and not as_json
     results = []
     unexpected = 0
+    stopped = None  # (scenario, policy, how) of the run that could not finish
     for sc in loaded:
+        runs = []
         try:
-            runs = list(run_scenario(sc, policies=policies, extra_defs=extra,
-                                     properties=properties or None, depth=depth,
-                                     max_states=max_states, workers=workers,
-                                     **_reduction(symmetry, no_symmetry)))
+            for r in run_scenario(sc, policies=policies, extra_defs=extra,
+                                  properties=properties or None, depth=depth,
+                                  max_states=max_states, workers=workers,
+                                  **_reduction(symmetry, no_symmetry)):
+                runs.append(r)
+                unexpected += _count_failures(r)
+                _save_traces(r, out_dir, render)
+                if r.bounded_by in ("interrupted", "memory"):
+                    stopped = (sc, r.policy, r.bounded_by)
+                    break
         except ScenarioError as e:
             _fail(str(e))
-        for r in runs:
-            unexpected += _count_failures(r)
-            _save_traces(r, out_dir, render)
-        results.append((sc, runs))
-        if not as_json:
-            _print_scenario(sc, runs, show_traces)
+        except KeyboardInterrupt:  # between searches (each search handles its own)
+            stopped = (sc, None, "interrupted")
+        except IncompleteSearch as e:  # a worker process was lost
+            stopped = (sc, None, str(e))
+        if runs or stopped is None:
+            results.append((sc, runs))
+            if not as_json:
+                _print_scenario(sc, runs, show_traces)
+        if stopped is not None:
+            break
     if as_json:
         click.echo(json.dumps([_run_json(sc, runs) for sc, runs in results], indent=2))
     elif len(loaded) > 1:
-        console.print(f"\n{len(loaded)} scenarios, {sum(len(r) for _, r in results)} runs, "
+        console.print(f"\n{len(results)} of {len(loaded)} scenarios, "
+                      f"{sum(len(r) for _, r in results)} runs, "
                       f"{unexpected} unexpected verdict(s)")
-    sys.exit(1 if unexpected else 0)
+    if stopped is not None:
+        sc, policy, how = stopped
+        where = sc.path + (f" under {policy}" if policy else "")
+        if how == "interrupted":
+            click.echo(f"mmcheck: interrupted: the search of {where} was cut short; what "
+                       f"finished is shown above", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        if how == "memory":
+            how = ("the search ran out of memory (its partial result is shown); bound it "
+                   "with --max-states or --depth")
+        click.echo(f"mmcheck: incomplete: {where}: {how}", err=True)
+        sys.exit(EXIT_UNEXPECTED if unexpected else EXIT_INCOMPLETE)
+    sys.exit(EXIT_UNEXPECTED if unexpected else 0)
 
 
 def _count_failures(run) -> int:
@@ -187,9 +318,12 @@ def _save_traces(run, out_dir, render):
     for v in run.verdicts:
         if v.trace is None:
             continue
-        os.makedirs(out_dir, exist_ok=True)
         base = os.path.join(out_dir, _slug(f"{run.scenario.name}--{run.policy}--{v.name}"))
-        rendering.save_trace(v.trace, base + ".json")
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            rendering.save_trace(v.trace, base + ".json")
+        except OSError as e:
+            _fail(f"--out {out_dir}: cannot write {base}.json: {e.strerror or e}")
         v.files = [base + ".json"]
         if render:
             try:
@@ -217,10 +351,16 @@ def _print_scenario(sc, runs, show_traces):
     for text in sorted(reductions):
         console.print(f"symmetry: {text}")
     for r in runs:
-        if not r.complete:
+        if r.bounded_by in ("interrupted", "memory"):
+            why = "interrupted" if r.bounded_by == "interrupted" else "out of memory"
+            console.print(f"[bold yellow]{r.policy}: cut short ({why}) at depth {r.depth} "
+                          f"after {r.states:,} states; its verdicts are partial[/bold yellow]")
+        elif not r.complete:
             console.print(f"[yellow]{r.policy}: search bounded by {r.bounded_by} at depth "
                           f"{r.depth}; 'holds' means none found within the bound[/yellow]")
-        if r.final_states == 0 and r.complete:
+        for note in r.notes:
+            console.print(f"[yellow]{r.policy}: {note}[/yellow]")
+        if r.vacuous:
             console.print(f"[bold yellow]{r.policy}: vacuous: no interleaving completes every "
                           f"thread's program[/bold yellow]")
         if r.stuck_states:
@@ -357,7 +497,10 @@ def table(scenarios, policies, update_files, check, differences):
         click.echo(text, nl=False)
     stale = []
     for f in update_files:
-        old = Path(f).read_text()
+        try:
+            old = Path(f).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            _fail(f"--update {f}: cannot read: {getattr(e, 'strerror', None) or e}")
         try:
             new = splice(old, text)
         except ValueError as e:
@@ -365,7 +508,10 @@ def table(scenarios, policies, update_files, check, differences):
         if new != old:
             stale.append(f)
             if not check:
-                Path(f).write_text(new)
+                try:
+                    Path(f).write_text(new, encoding="utf-8")
+                except OSError as e:
+                    _fail(f"--update {f}: cannot write: {e.strerror or e}")
     if check and stale:
         click.echo("out of date: " + ", ".join(stale) + " (run mmcheck table ... --update)", err=True)
         sys.exit(1)
@@ -382,6 +528,7 @@ def render_cmd(trace_file, output):
 
     if Path(output).suffix.lower() not in (".svg", ".png", ".dot"):
         _fail(f"-o {output}: the file must end in .svg, .png or .dot")
+    check_output_file("-o", output)
     try:
         trace = rendering.load_trace(trace_file)
     except (ValueError, OSError) as e:
@@ -429,9 +576,12 @@ def compare(scenarios, policies, depth, policy_files, properties, fmt, output, p
     for prop in properties:
         if prop not in NAMES:
             _fail(f"--property: unknown property '{prop}' (known: {', '.join(NAMES)})")
+    if output:
+        check_output_file("-o", output)
     if plot_file:
         if Path(plot_file).suffix.lower() not in comparing.PLOT_SUFFIXES:
             _fail(f"--plot {plot_file}: the file must end in .svg or .png")
+        check_output_file("--plot", plot_file)
         try:
             import matplotlib  # noqa: F401
         except ImportError:
@@ -456,8 +606,11 @@ def compare(scenarios, policies, depth, policy_files, properties, fmt, output, p
         if output is None:
             click.echo(text, nl=False)
         else:
-            Path(output).parent.mkdir(parents=True, exist_ok=True)
-            Path(output).write_text(text, encoding="utf-8")
+            try:
+                Path(output).parent.mkdir(parents=True, exist_ok=True)
+                Path(output).write_text(text, encoding="utf-8")
+            except OSError as e:
+                _fail(f"-o {output}: cannot write: {e.strerror or e}")
         # stdout may be data (or nothing): the verdict problems and summary go to stderr
         for sr, o in result.unexpected:
             click.echo(f"{sr.path}: {o.policy} / {o.prop}: {o.note}", err=True)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from . import runner
-from .errors import ScenarioError
+from .errors import IncompleteSearch, ScenarioError
 from .policy import ALIASES, PRESETS, resolve
 from .runner import HOLDS, UNKNOWN, VIOLATED, policy_defs
 
@@ -202,7 +202,7 @@ class ScenarioResult:
             if any(r.stuck_states for r in rows if not r.interrupted):
                 n = max(r.stuck_states for r in rows if not r.interrupted)
                 out.append(("warn", f"{policy}: {n} stuck state(s) (threads blocked forever)"))
-            if done is not None and done.final_states == 0:
+            if done is not None and done.final_states == 0 and self.scenario.menu is None:
                 out.append(("warn", f"{policy}: vacuous: no interleaving completes every "
                                     f"thread's program"))
             for r in rows:
@@ -219,6 +219,8 @@ class CompareResult:
     interrupted: bool = False
     # (scenario name, policy, depth bound) of the run that was interrupted
     interrupted_at: Optional[tuple] = None
+    # why a run could not finish for lack of a resource (memory, a lost worker process)
+    incomplete: Optional[str] = None
 
     @property
     def unexpected(self) -> list:
@@ -235,10 +237,13 @@ class CompareResult:
 
     @property
     def exit_code(self) -> int:
-        """130 when interrupted, 1 on an unexpected verdict, else 0."""
+        """130 when interrupted, 1 on an unexpected verdict, 4 when a run ran out of a
+        resource, else 0 (mmcheck.errors)."""
         if self.interrupted:
             return 130
-        return 1 if self.unexpected else 0
+        if self.unexpected:
+            return 1
+        return 4 if self.incomplete else 0
 
     def summary(self) -> str:
         lo, hi = self.depths
@@ -246,6 +251,8 @@ class CompareResult:
                 f"run(s), {self.reused} reused, {len(self.unexpected)} unexpected verdict(s)")
         if self.interrupted:
             text += "; " + self.interrupted_text()
+        if self.incomplete:
+            text += "; incomplete: " + self.incomplete
         return text
 
     def interrupted_text(self) -> str:
@@ -375,11 +382,14 @@ def compare(scenarios, policies=None, depths=(1, 1), properties=None, extra_defs
                                   position)
             except KeyboardInterrupt:  # between runs (the explorer handles its own)
                 result.interrupted, result.interrupted_at = True, position[0]
+            except IncompleteSearch as e:  # a worker process was lost
+                sc_name, policy, d = position[0]
+                result.incomplete = f"{sc_name} / {policy} / depth bound {d}: {e}"
             finally:
                 if sr.rows:
                     sr.properties = tuple(sr.rows[0].verdicts)
                 sr.outcomes = _outcomes(sr, hi, traces, result.interrupted)
-            if result.interrupted:
+            if result.interrupted or result.incomplete:
                 break
     finally:
         progress.stop()
@@ -411,6 +421,11 @@ def _compare_scenario(sr, defs, lo, hi, properties, progress, with_traces, max_s
             progress.run_finished(row)
             if row.interrupted:
                 result.interrupted, result.interrupted_at = True, (sc.name, name, d)
+                return
+            if row.bounded_by == "memory":
+                result.incomplete = (f"{sc.name} / {name} / depth bound {d}: the search ran "
+                                     f"out of memory after {row.states:,} states (partial row); "
+                                     f"bound it with --max-states or a smaller depth")
                 return
             if row.complete:
                 complete_row = row

@@ -103,7 +103,8 @@ class Result:
     ``complete`` is True only when the whole reachable space was exhausted; otherwise
     ``bounded_by`` says why the search stopped: ``"depth"`` (states at ``max_depth`` were
     left unexpanded), ``"states"`` (``max_states`` reached), ``"violations"`` (every invariant
-    was violated and ``stop_when_all_violated`` was set) or ``"interrupted"`` (Ctrl-C).
+    was violated and ``stop_when_all_violated`` was set), ``"interrupted"`` (Ctrl-C) or
+    ``"memory"`` (a MemoryError: the partial result of what fitted).
     """
 
     complete: bool
@@ -483,6 +484,11 @@ def explore(
         search.bounded_by = stop.bounded_by
     except KeyboardInterrupt:
         search.bounded_by = "interrupted"
+    except MemoryError:
+        # the allocation that failed is gone; drop the frontier being built so the
+        # partial result (and its traces) can still be assembled
+        search.pending_frontier = None
+        search.bounded_by = "memory"
     return search.result()
 
 

@@ -8,7 +8,7 @@ swap.py (reclaim, swap-in) and background.py (actors that strike between steps).
 from __future__ import annotations
 
 from .state import (
-    FL_ALLOC, FL_FILE, FL_LRU_BATCH, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, FR_SLOT, LK_NONE, LK_WRITE,
+    FL_ALLOC, FL_CLASS, FL_FILE, FL_LRU_BATCH, FL_PTE_THP, FR_CONTENT, FR_FLAGS, FR_MAP, FR_REF, FR_SLOT, LK_NONE, LK_WRITE,
     PTE_FLAGS, PTE_SHIFT, PTE_ZERO, SL_CACHE, SL_CONTENT, SL_SWC, TH_FA, TH_FB, TH_FM,
     TH_LOCK, TH_PC, TH_PHASE, TH_X, TH_Y, ZERO_REF,
 )
@@ -58,6 +58,29 @@ PHASE_REFS = {
 }
 
 
+# Phases in which a thread holds page-table locks across steps, and whose: phase ->
+# function (m, s, t) -> the (process, vpage) PTEs it has locked.  Only copy_pte_range does
+# (both PT locks across copy_present_pte's two halves, which are separate steps because
+# lockless GUP-fast can run between them); every other PT-locked kernel section is one step.
+def _fork_pt_locks(m, s, t):
+    x = s[m.th[t] + TH_X]
+    op = m.programs[t][s[m.th[t] + TH_PC]]
+    return ((m.t_proc[t], x), (op.child, x))
+
+
+PT_LOCK_PHASES = {FORK_WRPROTECT: _fork_pt_locks}
+
+
+def pt_locked_by_other(m, s, t, p, v):
+    """Does a thread other than t hold the PT lock of process p's PTE for vpage v across
+    steps (so a PT-locked step of t on it spins until it is released)?"""
+    for u, b in enumerate(m.th):
+        held = PT_LOCK_PHASES.get(s[b + TH_PHASE])
+        if held is not None and u != t and (p, v) in held(m, s, u):
+            return True
+    return False
+
+
 # ----------------------------------------------------------------------------- helpers
 def _lock_state(m, s, t):
     """(another thread of t's mm holds mmap_lock for write, any other thread holds it)."""
@@ -96,12 +119,31 @@ def _alloc(m, l, content, flags):
 
 
 def _alloc_fresh(m, l, content, flags):
-    """A page the kernel just allocated for a fault: with LRU batches modelled it sits in
-    the per-CPU LRU add batch (lru_cache_add), which holds one more reference."""
-    f = _alloc(m, l, content, flags | (FL_LRU_BATCH if m.lru_batch else 0))
+    """A page the kernel just allocated for a fault, added to the LRU (lru_cache_add)."""
+    f = _alloc(m, l, content, flags)
     if m.lru_batch:
-        l[m.fr[f] + FR_REF] += 1
+        lru_cache_add(m, l, f)
     return f
+
+
+def lru_cache_add(m, l, f):
+    """lru_cache_add: a small page sits in the per-CPU LRU add batch, which holds one more
+    reference until drained.  A large folio (THP) is moved to the LRU at once
+    (`PageCompound` in __lru_cache_add, folio_test_large in folio_batch_add_and_move) and
+    hugetlb pages are never on the LRU.  A full batch is drained, the new page included
+    (pagevec_add returned no space left): the model's batch holds `lru_batch_capacity`
+    pages (the kernel's 15 or 31 per CPU; a drain may happen at any time anyway)."""
+    b = m.fr[f]
+    if l[b + FR_FLAGS] & FL_CLASS and not l[b + FR_FLAGS] & FL_PTE_THP:
+        return
+    if l[b + FR_FLAGS] & FL_PTE_THP:
+        return  # a PTE-mapped THP subpage belongs to a large folio too
+    queued = sum(1 for fb in m.fr if l[fb + FR_FLAGS] & FL_LRU_BATCH)
+    if queued >= m.lru_batch_capacity:
+        _drain_lru_batches(m, l)
+        return
+    l[b + FR_FLAGS] |= FL_LRU_BATCH
+    l[b + FR_REF] += 1
 
 
 def _put(m, l, f, n):

@@ -10,15 +10,23 @@ number; only scalars are constructed by PyYAML (so no arbitrary objects are ever
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field as dc_field
 
-import yaml
 
 from . import ops as ops_mod
 from . import policy as policy_mod
-from .errors import ScenarioError
+from .yaml_source import (  # noqa: F401  (the line-keeping YAML layer)
+    Checker,
+    Composer as _Composer,
+    Node as _Node,
+    at_path as _at,
+    child_path as _child_path,
+    one_line as _one_line,
+    read_text as _read,
+    show as _show,
+    suggest as _suggest,
+)
 from .ops import OPS, Field, OpSpec
 from .properties import NAMES as PROPERTY_NAMES
 from .spec import (
@@ -93,216 +101,14 @@ VERDICTS = ("holds", "violated")
 
 _NAME_RULE = "letters, digits, '_' and '-', not starting with a digit or '-'"
 
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-_MAP_TAG = "tag:yaml.org,2002:map"
-_SEQ_TAG = "tag:yaml.org,2002:seq"
-
-
-# --------------------------------------------------------------------------------------
-# YAML -> node tree with lines and paths
-
-
-class _Node:
-    """A YAML node after composition: kind "map" (value: dict key -> _Node, key_lines),
-    "seq" (value: list of _Node) or "scalar" (value: the constructed Python scalar)."""
-
-    __slots__ = ("kind", "value", "line", "path", "raw", "key_lines")
-
-    def __init__(self, kind, value, line, path, raw=None, key_lines=None):
-        self.kind = kind
-        self.value = value
-        self.line = line
-        self.path = path
-        self.raw = raw  # the scalar's source text
-        self.key_lines = key_lines
-
-
-def _child_path(parent: str, key: str) -> str:
-    return f"{parent}.{key}" if parent else key
-
-
-def _show(value: object) -> str:
-    """A value the way a user would write it in YAML."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def _at(path: str) -> str:
-    """The message prefix naming a field (nothing for the document itself)."""
-    return f"{path}: " if path else ""
 
 
 def _plain(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _suggest(word: object, candidates) -> str:
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-class _Composer:
-    def __init__(self, text: str, path: str):
-        self.text = text
-        self.path = path
-        self.active: set[int] = set()
-
-    def err(self, line, message):
-        raise ScenarioError(self.path, line, _one_line(message))
-
-    def parse(self) -> _Node | None:
-        loader = None
-        try:
-            loader = yaml.SafeLoader(self.text)
-            root = loader.get_single_node()
-            if root is None:
-                return None
-            self.loader = loader
-            return self.convert(root, "")
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            line = mark.line + 1 if mark is not None else 1
-            problem = e.problem or e.context or "syntax error"
-            msg = f"invalid YAML: {problem}"
-            if e.context and e.problem:
-                if e.problem.startswith("but "):
-                    msg = f"invalid YAML: {e.context}, {e.problem}"
-                elif e.context_mark is not None:
-                    msg += f" ({e.context} at line {e.context_mark.line + 1})"
-            self.err(line, msg)
-        except yaml.reader.ReaderError as e:
-            line = self.text.count("\n", 0, max(e.position, 0)) + 1
-            char = f"#x{e.character:02x}" if isinstance(e.character, int) else repr(e.character)
-            self.err(line, f"invalid YAML: {e.reason} ({char})")
-        except yaml.YAMLError as e:  # pragma: no cover - every PyYAML error is one of the above
-            self.err(1, f"invalid YAML: {e}")
-        except RecursionError:
-            self.err(1, "invalid YAML: nesting too deep")
-        finally:
-            if loader is not None:
-                loader.dispose()
-        return None  # pragma: no cover
-
-    def convert(self, node, path: str, at_line: int | None = None) -> _Node:
-        line = node.start_mark.line + 1
-        if id(node) in self.active:
-            self.err(at_line or line, f"{_at(path)}recursive YAML alias")
-        if isinstance(node, yaml.ScalarNode):
-            value = self.loader.construct_object(node, deep=True)
-            return _Node("scalar", value, line, path, raw=node.value)
-        self.active.add(id(node))
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                if node.tag != _SEQ_TAG:
-                    self.err(line, f"{_at(path)}unsupported YAML tag {node.tag!r}")
-                items = [self.convert(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
-                return _Node("seq", items, line, path)
-            if node.tag != _MAP_TAG:
-                self.err(line, f"{_at(path)}unsupported YAML tag {node.tag!r}")
-            return self.convert_map(node, path, line)
-        finally:
-            self.active.discard(id(node))
-
-    def convert_map(self, node, path: str, line: int) -> _Node:
-        value: dict[str, _Node] = {}
-        key_lines: dict[str, int] = {}
-        merged: list[tuple[str, int, _Node]] = []
-        for key_node, value_node in node.value:
-            kline = key_node.start_mark.line + 1
-            if key_node.tag == _MERGE_TAG:
-                merged.extend(self.merge_sources(value_node, path))
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.err(kline, f"{_at(path)}mapping keys must be plain names")
-            key = self.loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                self.err(kline, f"{_at(path)}key {key_node.value} is not a string; "
-                                f"quote it: '{key_node.value}'")
-            if key in value:
-                self.err(kline, f"{_at(path)}duplicate key '{key}' "
-                                f"(first at line {key_lines[key]})")
-            key_lines[key] = kline
-            value[key] = self.convert(value_node, _child_path(path, key), kline)
-        # `<<: *anchor` merges: explicit keys win, earlier merges win over later ones.
-        for key, kline, child in merged:
-            if key not in value:
-                key_lines[key] = kline
-                value[key] = child
-        return _Node("map", value, line, path, key_lines=key_lines)
-
-    def merge_sources(self, value_node, path):
-        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-        out = []
-        for src in sources:
-            if not isinstance(src, yaml.MappingNode):
-                self.err(src.start_mark.line + 1,
-                         f"{_at(path)}'<<' merges only mappings")
-            m = self.convert(src, path)
-            out.extend((k, m.key_lines[k], v) for k, v in m.value.items())
-        return out
-
-
-# --------------------------------------------------------------------------------------
-# validation helpers
-
-
-class _Checker:
-    def __init__(self, path: str):
-        self.path = path
-
-    def err(self, line, message):
-        raise ScenarioError(self.path, line, _one_line(message))
-
-    @staticmethod
-    def at(node: _Node) -> str:
-        return _at(node.path)
-
-    def mapping(self, node: _Node, what: str) -> dict[str, _Node]:
-        if node.kind != "map":
-            self.err(node.line, f"{self.at(node)}expected a mapping ({what}), "
-                                f"got {self.describe(node)}")
-        return node.value
-
-    def sequence(self, node: _Node, what: str) -> list[_Node]:
-        if node.kind != "seq":
-            self.err(node.line, f"{self.at(node)}expected a list ({what}), "
-                                f"got {self.describe(node)}")
-        return node.value
-
-    @staticmethod
-    def describe(node: _Node) -> str:
-        if node.kind == "map":
-            return "a mapping"
-        if node.kind == "seq":
-            return "a list"
-        if node.value is None:
-            return "nothing"
-        return _show(node.value)
-
-    def keys(self, node: _Node, allowed, what: str = "key") -> None:
-        for key in node.value:
-            if key not in allowed:
-                where = f"{node.path}: unknown {what}" if node.path else f"unknown top-level {what}"
-                self.err(node.key_lines[key], f"{where} '{key}'{_suggest(key, allowed)}"
-                                              f" (allowed: {', '.join(allowed)})")
-
-    def string(self, node: _Node, what: str) -> str:
-        if node.kind != "scalar" or not isinstance(node.value, str):
-            hint = ""
-            if node.kind == "scalar" and node.value is not None:
-                hint = f"; quote it: '{node.raw}'"
-            self.err(node.line, f"{self.at(node)}expected {what}, "
-                                f"got {self.describe(node)}{hint}")
-        return node.value
+class _Checker(Checker):
+    """The YAML checker plus scenario names and operation fields."""
 
     def name(self, value: str, line: int, path: str, what: str) -> str:
         if not _NAME_RE.match(value):
@@ -331,12 +137,6 @@ class _Checker:
                                     f"got {self.describe(node)}{_suggest(v, f.choices)}")
             return v
         raise AssertionError(f"field type {t!r} of '{opname}' not handled")  # pragma: no cover
-
-    def positive_int(self, node: _Node, key: str) -> int:
-        v = node.value
-        if node.kind != "scalar" or isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            self.err(node.line, f"{key} must be an integer >= 1, got {self.describe(node)}")
-        return v
 
 
 # --------------------------------------------------------------------------------------
@@ -984,19 +784,6 @@ def load_scenario_text(text: str, path: str = "<string>") -> Scenario:
         menu=menu,
         loc=Loc(path, 1),
     )
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as e:
-        raise ScenarioError(path, None, f"cannot read file: {e.strerror or e}") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise ScenarioError(path, line, "file is not valid UTF-8 text") from None
 
 
 def load_scenario(path: str) -> Scenario:

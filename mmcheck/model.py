@@ -75,7 +75,11 @@ class MMModel:
         # page that is neither mapped nor referenced (wp_page_copy's new or old page, a
         # zap, a speculative reference), a swap slot may keep one in the swapcache, and
         # every file page has its pagecache page
-        self.n_frames = P * V + R + T + self.n_slots + len(self.file_vpages)
+        # The LRU add batch may hold pages nothing else does (mapped, then zapped): at most
+        # its capacity (mmcheck.kernel.lru_cache_add).
+        self.lru_batch_capacity = P * V + 1 if self.lru_batch else 0
+        self.n_frames = (P * V + R + T + self.n_slots + len(self.file_vpages)
+                         + self.lru_batch_capacity)
         self.L = Layout(P, V, T, self.n_frames, R, self.n_slots, len(self.file_vpages),
                         self.n_counters)
         L = self.L
@@ -503,6 +507,15 @@ class MMModel:
                 if "unnecessary" in action:
                     unnecessary += n
         return copies, unnecessary
+
+    def bound_notes(self, label_counts) -> list[str]:
+        """Where an execution reached one of the model's finite resources."""
+        from .swap import SWAP_FULL
+
+        if any(action == SWAP_FULL for (_t, _pc, action) in label_counts):
+            return [f"the model's swap device ({self.n_slots} slots) filled up in some "
+                    f"executions: add_to_swap failed there, as on a full swap device"]
+        return []
 
     def never_started(self, label_counts) -> list[str]:
         """Program steps no explored execution ever started (vacuity report)."""

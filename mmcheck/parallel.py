@@ -27,6 +27,7 @@ one invariant a different one may be reported.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from multiprocessing import connection as mp_connection
 import signal
 import time
@@ -35,6 +36,7 @@ from collections import defaultdict
 from typing import Any
 
 from . import explorer
+from .errors import IncompleteSearch
 
 # how many crossing successors go in one message
 _BATCH = 20_000
@@ -50,14 +52,18 @@ def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonic
     inboxes = [ctx.Queue() for _ in range(workers)]
     pipes = [ctx.Pipe() for _ in range(workers)]
     procs = [ctx.Process(target=_worker_main, daemon=True,
-                         args=(model, w, workers, inboxes, pipes[w][1], canonicalize))
+                         args=(model, w, workers, inboxes, pipes[w][1], canonicalize,
+                               os.getpid()))
              for w in range(workers)]
     for p in procs:
         p.start()
     conns = [parent for parent, _child in pipes]
+    for _parent, child in pipes:
+        child.close()  # the workers hold these: a dead worker's pipe then reads EOF
     failed = True
     try:
-        result = _drive(model, conns, max_depth=max_depth, max_states=max_states,
+        result = _drive(model, _Workers(conns, procs), max_depth=max_depth,
+                        max_states=max_states,
                         canonicalize=canonicalize,
                         stop_when_all_violated=stop_when_all_violated, progress=progress)
         failed = False
@@ -70,10 +76,10 @@ def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonic
                 pass
         for p in procs:
             if failed:  # a worker may be blocked on its inbox: do not wait for it
-                p.terminate()
+                p.kill()  # (workers ignore SIGTERM: see _worker_main)
             p.join(timeout=5)
             if p.is_alive():
-                p.terminate()
+                p.kill()
                 p.join()
 
 
@@ -81,37 +87,88 @@ def _ok(reply):
     """A worker's reply: its payload, or its error raised here."""
     if reply[0] == "error":
         raise WorkerError(reply[1])
+    if reply[0] == "memory":
+        raise IncompleteSearch(f"a worker process ran out of memory after storing "
+                               f"{reply[1]:,} states; bound the search (--max-states, "
+                               f"--depth) or use fewer workers")
     return reply
 
 
-def _request(conn, message):
-    conn.send(message)
-    return _ok(conn.recv())[1]
-
-
-def _ask(conns, message, interruptible=False):
-    """Send `message` to every worker; (replies in worker order, whether Ctrl-C was
-    pressed while waiting).  Workers ignore SIGINT, so after Ctrl-C the request still
-    completes.  A worker's error is raised at once (the others may be waiting for its
-    successors forever; the caller terminates them)."""
-    for c in conns:
-        c.send(message)
-    replies: dict = {}
-    interrupted = False
-    while len(replies) < len(conns):
+def _died(proc, index) -> Exception:
+    """The error for a worker process that exited without answering."""
+    code = proc.exitcode
+    if code is not None and code < 0:
         try:
-            ready = mp_connection.wait([c for c in conns if id(c) not in replies])
-        except KeyboardInterrupt:
-            if not interruptible:
-                raise
-            interrupted = True
-            continue
-        for c in ready:
-            replies[id(c)] = _ok(c.recv())
-    return [replies[id(c)] for c in conns], interrupted
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if -code == signal.SIGKILL:
+            return IncompleteSearch(f"worker process {index} was killed by SIGKILL (the "
+                                    f"kernel's OOM killer?); bound the search (--max-states, "
+                                    f"--depth) or use fewer workers")
+        return WorkerError(f"worker process {index} was killed by {name}")
+    return WorkerError(f"worker process {index} exited unexpectedly (status {code})")
 
 
-def _drive(model, conns, *, max_depth, max_states, canonicalize, stop_when_all_violated,
+class _Workers:
+    """The parent's end of the worker processes: their pipes and their processes, so a
+    worker that dies (OOM killer, a signal) is noticed instead of waited for."""
+
+    def __init__(self, conns, procs):
+        self.conns, self.procs = conns, procs
+
+    def __len__(self):
+        return len(self.conns)
+
+    def request(self, w, message):
+        self.conns[w].send(message)
+        return self._recv({w})[w][1]
+
+    def ask(self, message, interruptible=False):
+        """Send `message` to every worker; (replies in worker order, whether Ctrl-C was
+        pressed while waiting).  Workers ignore SIGINT, so after Ctrl-C the request still
+        completes.  A worker's error or death is raised at once (the others may be
+        waiting for its successors forever; the caller terminates them)."""
+        for c in self.conns:
+            c.send(message)
+        replies = self._recv(set(range(len(self.conns))), interruptible)
+        interrupted = replies.pop("interrupted")
+        return [replies[w] for w in range(len(self.conns))], interrupted
+
+    def _recv(self, waiting, interruptible=False):
+        replies: dict = {"interrupted": False}
+        by_handle = {}
+        while waiting:
+            handles = []
+            for w in waiting:
+                handles += [self.conns[w], self.procs[w].sentinel]
+                by_handle[id(self.conns[w])] = by_handle[self.procs[w].sentinel] = w
+            try:
+                ready = mp_connection.wait(handles)
+            except KeyboardInterrupt:
+                if not interruptible:
+                    raise
+                replies["interrupted"] = True
+                continue
+            for h in ready:
+                w = by_handle[h if isinstance(h, int) else id(h)]
+                if w not in waiting:
+                    continue
+                conn = self.conns[w]
+                if conn.poll():
+                    try:
+                        replies[w] = _ok(conn.recv())
+                    except EOFError:
+                        self.procs[w].join(timeout=1)
+                        raise _died(self.procs[w], w) from None
+                    waiting.discard(w)
+                elif isinstance(h, int):  # its process ended without a reply
+                    self.procs[w].join(timeout=1)
+                    raise _died(self.procs[w], w)
+        return replies
+
+
+def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all_violated,
            progress):
     start = time.perf_counter()
     names = [name for name, _check in model.invariants()]
@@ -136,7 +193,7 @@ def _drive(model, conns, *, max_depth, max_states, canonicalize, stop_when_all_v
                     first[name] = (depth, state, reason)
         return sum(r[1]["frontier"] for r in replies)
 
-    frontier = absorb(_ask(conns, ("init", names))[0], 0)
+    frontier = absorb(workers.ask(("init", names))[0], 0)
     depth = 0
     try:
         while frontier:
@@ -156,7 +213,7 @@ def _drive(model, conns, *, max_depth, max_states, canonicalize, stop_when_all_v
                     states=stored, transitions=transitions, depth=depth, elapsed=elapsed,
                     rate=stored / elapsed if elapsed > 0 else 0.0))
             active = [n for n in names if n not in first]
-            replies, interrupted = _ask(conns, ("level", active), interruptible=True)
+            replies, interrupted = workers.ask(("level", active), interruptible=True)
             if interrupted:
                 bounded_by = "interrupted"
             transitions = sum(r[1]["transitions"] for r in replies)
@@ -170,16 +227,16 @@ def _drive(model, conns, *, max_depth, max_states, canonicalize, stop_when_all_v
         bounded_by = "interrupted"
 
     label_counts: defaultdict = defaultdict(int)
-    for r in _ask(conns, ("counts",))[0]:
+    for r in workers.ask(("counts",))[0]:
         for label, n in r[1].items():
             label_counts[label] += n
 
     def parent_of(state):
-        link = _request(conns[hash(state) % len(conns)], ("link", state))
+        link = workers.request(hash(state) % len(workers), ("link", state))
         if link is None:
             return explorer._NO_PARENT
         level, owner, index = link
-        return _request(conns[owner], ("state", level, index))
+        return workers.request(owner, ("state", level, index))
 
     violations = {}
     for name in names:
@@ -199,10 +256,38 @@ def _drive(model, conns, *, max_depth, max_states, canonicalize, stop_when_all_v
 
 
 # ------------------------------------------------------------------------------ workers
-def _worker_main(model, me, workers, inboxes, conn, canonicalize):
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+def _die_with_parent():
+    """prctl(PR_SET_PDEATHSIG, SIGKILL): the kernel kills this worker when the parent
+    dies, however it dies (SIGTERM, SIGKILL, the OOM killer), so none is left behind."""
     try:
-        _Worker(model, me, workers, inboxes, conn, canonicalize).serve()
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the daemon flag still applies
+        pass
+
+
+def _worker_main(model, me, workers, inboxes, conn, canonicalize, parent_pid):
+    # the parent decides when to stop (Ctrl-C and SIGTERM reach the whole process group);
+    # if the parent dies, the kernel kills this worker (PR_SET_PDEATHSIG)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent()
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+    worker = None
+    try:
+        worker = _Worker(model, me, workers, inboxes, conn, canonicalize)
+        worker.serve()
+    except MemoryError:
+        stored = len(worker.visited) if worker is not None else 0
+        if worker is not None:
+            worker.visited = worker.levels = None  # make room to answer
+        try:
+            conn.send(("memory", stored))
+        except (BrokenPipeError, OSError):
+            pass
     except Exception:  # report, never hang the parent
         try:
             conn.send(("error", traceback.format_exc()))

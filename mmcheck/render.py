@@ -46,19 +46,40 @@ Path = tuple  # tuple[str, ...]
 # Trace I/O
 
 
+_VALIDATOR = None
+
+
 def _check_trace(trace: object, where: str) -> dict:
+    """The trace if it is a valid `mmcheck-trace/1` document (docs/trace.schema.json),
+    else ValueError naming the first problem on one line."""
+    global _VALIDATOR
     if not isinstance(trace, dict):
         raise ValueError(f"{where}: not an mmcheck trace (expected a JSON object)")
     fmt = trace.get("format")
     if fmt != FORMAT:
-        raise ValueError(f"{where}: not an mmcheck trace (format is {fmt!r}, expected {FORMAT!r})")
-    steps = trace.get("steps")
-    if not isinstance(steps, list) or not steps:
-        raise ValueError(f"{where}: trace has no steps")
-    for i, step in enumerate(steps):
-        if not isinstance(step, dict) or not isinstance(step.get("state"), dict):
-            raise ValueError(f"{where}: step {i} has no state snapshot")
+        raise ValueError(f"{where}: not an mmcheck trace (format is {_short(repr(fmt))}, "
+                         f"expected {FORMAT!r})")
+    if _VALIDATOR is None:
+        import jsonschema
+
+        from .schema import trace_schema
+
+        _VALIDATOR = jsonschema.Draft202012Validator(trace_schema())
+    error = next(iter(sorted(_VALIDATOR.iter_errors(trace), key=lambda e: list(e.path))), None)
+    if error is not None:
+        at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path)
+        raise ValueError(f"{where}: invalid trace: {at.lstrip('.') or 'document'}: "
+                         f"{_short(error.message, 120)}")
+    if len(trace["labels"]) != len(trace["steps"]) - 1:
+        raise ValueError(f"{where}: invalid trace: {len(trace['labels'])} labels for "
+                         f"{len(trace['steps'])} steps (one label per step after the first)")
     return trace
+
+
+def _short(value, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def load_trace(path: str | os.PathLike) -> dict:
@@ -71,6 +92,12 @@ def load_trace(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not valid JSON (nested too deeply)") from None
+    except ValueError as err:  # e.g. an integer longer than Python converts
+        raise ValueError(f"{path}: not valid JSON ({_short(str(err))})") from None
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read file: {err.strerror or err}") from None
     return _check_trace(trace, path)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import explorer
-from .errors import ScenarioError
+from .errors import ModelError, ScenarioError
 from .model import MMModel
 from .policy import resolve
 from .spec import Scenario
@@ -51,6 +51,13 @@ class PolicyRun:
     never_started: list[str]
     verdicts: list[PropertyVerdict] = field(default_factory=list)
     symmetry: str | None = None  # menus: what was treated as interchangeable
+    notes: list[str] = field(default_factory=list)  # model bounds reached, and the like
+
+    @property
+    def vacuous(self) -> bool:
+        """A scripted scenario none of whose interleavings completes every program (a
+        menu has no program to complete: its processes may always start another op)."""
+        return self.complete and self.final_states == 0 and self.scenario.menu is None
 
     @property
     def unexpected(self) -> list[PropertyVerdict]:
@@ -90,6 +97,7 @@ def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=No
         symmetry=(model.symmetry.describe()
                   if model.symmetry is not None and not model.symmetry.trivial else None),
     )
+    run.notes.extend(model.bound_notes(result.label_counts))
     checks = dict(model.invariants())
     for name in model.property_names:
         cex = result.violations.get(name)
@@ -97,7 +105,13 @@ def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=No
             # the execution itself (not the canonical path): its reason names processes,
             # pages and frames as the trace shows them
             concrete = explorer.concretize(model, cex) if canonicalize else cex
-            reason = checks[name](concrete.states[-1]) or cex.reason
+            reason = checks[name](concrete.states[-1])
+            if reason is None:
+                raise ModelError(
+                    f"{scenario.path} under {policy_name}: the search found {name} violated "
+                    f"at depth {cex.depth} ({cex.reason}), but that execution re-run from the "
+                    f"initial state does not violate it: the state reduction is unsound here "
+                    f"(compare with --symmetry none)")
             trace = (build_trace(model, concrete.labels, name, reason) if with_traces
                      else None)
             v = PropertyVerdict(name, VIOLATED, cex.depth, reason, trace)

@@ -278,9 +278,67 @@ def policy_file_schema() -> dict:
     }
 
 
+def trace_schema() -> dict:
+    """JSON Schema of a saved trace (docs/trace-format.md).  `mmcheck replay` and `mmcheck
+    render` validate a trace against it before using anything in it."""
+    string, integer, boolean = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+    opt_string = {"type": ["string", "null"]}
+
+    def obj(props: dict, required=None, extra=True) -> dict:
+        return {"type": "object", "properties": props,
+                "required": list(props) if required is None else required,
+                "additionalProperties": extra}
+
+    def array(items: dict, **kw) -> dict:
+        return {"type": "array", "items": items, **kw}
+
+    pte = {"type": "object", "required": ["kind"], "properties": {
+        "kind": {"enum": ["none", "present", "zero", "swap", "marker"]},
+        "frame": string, "slot": string, "writable": boolean, "dirty": boolean,
+        "exclusive": boolean, "soft_dirty": boolean, "uffd_wp": boolean}}
+    thread = obj({"name": string, "pc": integer, "op": opt_string, "step": string,
+                  "status": string})
+    process = obj({
+        "name": string, "status": string,
+        "mm": obj({"has_pinned": boolean, "write_protect_seq": integer, "mmap_lock": string}),
+        "vpages": array(obj({"page": string, "vma": string, "pte": pte, "ideal": string})),
+        "threads": array(thread),
+        "legit": array(string)})
+    frame = obj({"id": string, "kind": string, "ref": integer, "map": integer,
+                 "pins": integer, "flags": array(string), "content": string})
+    ref = obj({"name": string, "owner": string, "page": string, "type": string,
+               "access": string, "longterm": boolean, "coherent": boolean,
+               "frame": opt_string, "sees": opt_string})
+    slot = obj({"id": string, "swap_count": integer, "swapcache": boolean, "content": string})
+    snapshot = obj({"processes": array(process), "frames": array(frame), "refs": array(ref),
+                    "swap_slots": array(slot)}, required=["processes", "frames", "refs"])
+    step = obj({"index": integer, "thread": opt_string, "action": string, "op": opt_string,
+                "kernel": opt_string, "state": snapshot})
+    label = {"type": "array", "prefixItems": [integer, integer, string], "minItems": 3,
+             "maxItems": 3}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://mmcheck.invalid/trace.schema.json",
+        "title": "mmcheck trace (mmcheck-trace/1)",
+        "description": "A saved counterexample or execution: see docs/trace-format.md.",
+        **obj({
+            "format": {"const": "mmcheck-trace/1"},
+            "scenario": string,
+            "scenario_name": string,
+            "policy": obj({"name": string, "base": opt_string,
+                           "knobs": {"type": "object"}}, required=["name"]),
+            "property": opt_string,
+            "reason": opt_string,
+            "labels": array(label),
+            "steps": array(step, minItems=1),
+        }, required=["format", "scenario", "policy", "labels", "steps"]),
+    }
+
+
 SCHEMA_FILES = {
     "scenario.schema.json": scenario_schema,
     "policy.schema.json": policy_file_schema,
+    "trace.schema.json": trace_schema,
 }
 
 

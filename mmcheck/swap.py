@@ -16,6 +16,7 @@ from __future__ import annotations
 from .kernel import (
     RECLAIM_ADD, RECLAIM_FREE, RECLAIM_UNMAP, SWAPIN_MAP, _alloc, _drain_lru_batches,
     _fault_done, _mmap_lock_available, _next_pc, _put, _release_slot_if_unused, _swapcache_page,
+    lru_cache_add, pt_locked_by_other,
 )
 from .rules import page_maybe_dma_pinned
 from .state import (
@@ -24,6 +25,9 @@ from .state import (
     PTE_ZERO, PV_PTE, PV_VMA, SL_CACHE, SL_CONTENT, SL_SWC, TH_FA, TH_LOCK, TH_PHASE, TH_X, TH_Y,
     VMA_NONE, VMA_RW, swap_pte,
 )
+
+
+SWAP_FULL = "add_to_swap: swap device full, keep page"
 
 
 # ----------------------------------------------------------------------------- reclaim
@@ -90,7 +94,12 @@ def add_to_swap(m, s, t, op):
             if not l[sb + SL_SWC] and not l[sb + SL_CACHE]:
                 break
         else:
-            raise RuntimeError("mmcheck: swap slots exhausted (model bound too small)")
+            # get_swap_page found no free slot: add_to_swap fails, the page is kept
+            # (activate_locked).  The model's swap device has `n_slots` slots; pages
+            # left in the swapcache after a COW or a failed freeze hold theirs until
+            # freed, so an unbounded menu can fill it.
+            _end_reclaim(m, l, t)
+            return SWAP_FULL, l
         l[sb + SL_CACHE] = 1
         l[b + FR_SLOT] = i + 1
         l[b + FR_REF] += 1
@@ -115,11 +124,19 @@ def try_to_unmap_one(m, s, t, op):
     b = m.fr[f]
     want = f + 1
     out = []
+    locked = False
     for p, p_row in enumerate(m.pv):
         for v, base in enumerate(p_row):
             pte = s[base + PV_PTE]
             if pte and not pte & (PTE_ZERO | PTE_SWAP) and (pte >> PTE_SHIFT) == want:
+                if pt_locked_by_other(m, s, t, p, v):
+                    # page_vma_mapped_walk takes this PT lock: it spins until fork's
+                    # copy_pte_range releases it (another mapping may go first)
+                    locked = True
+                    continue
                 out.append(_unmap_one(m, s, t, b, f, base, pte, f"{m.procs[p]}:{m.vpages[v]}"))
+    if not out and locked:
+        return None
     if not out:
         l = list(s)
         l[m.th[t] + TH_PHASE] = RECLAIM_FREE
@@ -188,9 +205,11 @@ def do_swap_page(m, l, t, op, write):
         action = "do_swap_page: swapcache hit, lock page"
     else:
         sb = m.sl[slot]
-        f = _alloc(m, l, l[sb + SL_CONTENT], FL_LOCKED | (FL_LRU_BATCH if m.lru_batch else 0))
+        f = _alloc(m, l, l[sb + SL_CONTENT], FL_LOCKED)
         b = m.fr[f]
-        l[b + FR_REF] = 2 + (1 if m.lru_batch else 0)  # ours + swapcache (+ LRU batch)
+        l[b + FR_REF] = 2  # ours + the swapcache's
+        if m.lru_batch:
+            lru_cache_add(m, l, f)
         l[b + FR_SLOT] = slot + 1
         l[sb + SL_CACHE] = 1
         action = "do_swap_page: read into swapcache, lock page"

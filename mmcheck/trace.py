@@ -7,6 +7,7 @@ stay stable along the trace; the result is the JSON document of docs/trace-forma
 
 from __future__ import annotations
 
+from .errors import ModelError
 from .model import MMModel
 
 FORMAT = "mmcheck-trace/1"
@@ -41,7 +42,10 @@ def build_trace(model: MMModel, labels, prop: str | None, reason: str | None) ->
     states = replay(model, labels)
     if prop is not None:
         check = dict(model.invariants()).get(prop)
-        reason = (check(states[-1]) if check else None) or reason
+        found = check(states[-1]) if check else None
+        if found is None:
+            raise ModelError(f"a trace of {prop} does not violate it when replayed")
+        reason = found
     steps = [{"index": 0, "thread": None, "action": "initial", "op": None, "kernel": None,
               "state": model.snapshot(states[0])}]
     for i, (label, state) in enumerate(zip(labels, states[1:]), start=1):

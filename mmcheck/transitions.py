@@ -454,6 +454,7 @@ def copy_present_pte(m, s, t, op):
         return "copy_present_page: early COW of maybe-pinned page", l
     l[fb + FR_REF] += 1  # get_page
     l[fb + FR_MAP] += 1  # page_dup_rmap
+    l[b + TH_FA] = f + 1  # the page whose child mapping is in flight (refcount-sane)
     if m.ae:
         l[fb + FR_FLAGS] &= ~FL_AE  # page_try_dup_anon_rmap: ClearPageAnonExclusive
     if m.gup_fast_seqcount:
@@ -464,12 +465,15 @@ def copy_present_pte(m, s, t, op):
 
 def copy_present_pte_wrprotect(m, s, t, op):
     """copy_present_pte, second half: ptep_set_wrprotect on the parent (COW mapping) and
-    set the child's PTE to the same page, read-only, dirty bit kept."""
+    set the child's PTE to the same page, read-only, dirty bit kept.  copy_pte_range holds
+    both PT locks across the two halves, so only lockless paths (GUP-fast) see the state
+    in between (`PT_LOCK_PHASES`)."""
     p, c = m.t_proc[t], op.child
     b = m.th[t]
     v = s[b + TH_X]
     pb, cb = m.pv[p][v], m.pv[c][v]
     l = list(s)
+    l[b + TH_FA] = 0
     pte = l[pb + PV_PTE] & ~PTE_W
     l[pb + PV_PTE] = pte
     l[cb + PV_PTE] = pte

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import glob
 import itertools
-from collections import deque
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -16,17 +15,13 @@ from mmcheck.model import MMModel
 from mmcheck.policy import PRESETS, resolve
 from mmcheck.runner import policy_defs, run_policy
 from mmcheck.trace import ReplayError, build_trace, check_trace, replay
+from support import model_for, reachable_raw
 
 SCENARIOS = sorted(glob.glob("scenarios/classics/*.yaml"))
 # menu scenarios (scenarios/discover) are bounded searches, tested in test_menu.py
 ALL_SCENARIOS = sorted(f for f in glob.glob("scenarios/**/*.yaml", recursive=True)
                        if "/discover/" not in f)
 CASES = [(f, p) for f in ALL_SCENARIOS for p in load_scenario(f).policies]
-
-
-def model_for(path, policy):
-    sc = load_scenario(path)
-    return MMModel(sc, resolve(policy, policy_defs(sc)))
 
 
 @pytest.mark.parametrize("path,policy", CASES, ids=[f"{f.split('/')[-1][:-5]}-{p}" for f, p in CASES])
@@ -70,20 +65,6 @@ def test_every_preset_differs_from_its_predecessor_on_some_scenario():
 
 
 # ------------------------------------------------------------------ canonicalisation
-def reachable_raw(model):
-    """Every reachable state without any reduction (a plain BFS written for the test)."""
-    init = model.initial_states()
-    seen = set(init)
-    queue = deque(init)
-    while queue:
-        s = queue.popleft()
-        for _label, nxt in model.successors(s):
-            if nxt not in seen:
-                seen.add(nxt)
-                queue.append(nxt)
-    return seen
-
-
 SMALL = ["basic_cow", "vmsplice_unmap_child", "pin_rw_fork_parent_write", "ro_pin_shared_write",
          "gup_fast_vs_zap", "pin_rw_mprotect_write"]
 

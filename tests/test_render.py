@@ -40,7 +40,7 @@ def test_diff_copy_present_pte(trace):
         "A.X pte: present f0 rw dirty -> present f0 ro dirty",
         "A.main step: copy_present_pte -> fork return",
         "B.X pte: none -> present f0 ro dirty",
-        "B.X ideal: - -> X@0",
+        "B.X ideal: zero -> X@0",
         "B legit: + X@0",
         "f0 ref: 1 -> 2",
         "f0 map: 1 -> 2",
@@ -62,7 +62,7 @@ def test_diff_munmap_and_fork_return(trace):
         "B mm.mmap_lock: free -> write",
         "B.X vma: rw -> unmapped",
         "B.X pte: present f0 ro dirty -> none",
-        "B.X ideal: X@0 -> -",
+        "B.X ideal: X@0 -> zero",
         "B.main step: - -> tlb_finish_mmu",
         "f0 map: 2 -> 1",
     ]
@@ -299,8 +299,15 @@ def test_sample_is_in_canonical_layout(trace):
     ('{"format": "mmcheck-trace/2", "steps": []}', "format is 'mmcheck-trace/2'"),
     ('{"steps": []}', "format is None"),
     ("[1, 2]", "not an mmcheck trace"),
-    ('{"format": "mmcheck-trace/1", "steps": []}', "no steps"),
-    ('{"format": "mmcheck-trace/1", "steps": [{"index": 0}]}', "step 0 has no state"),
+    ('{"format": "mmcheck-trace/1", "scenario": "s.yaml", "policy": {"name": "v5.7"}, '
+     '"labels": [], "steps": []}', "steps: [] should be non-empty"),
+    ('{"format": "mmcheck-trace/1", "scenario": "s.yaml", "policy": {"name": "v5.7"}, '
+     '"labels": [], "steps": [{"index": 0}]}', "steps[0]: 'thread' is a required property"),
+    ('{"format": "mmcheck-trace/1", "steps": []}', "'scenario' is a required property"),
+    ('{"format": "mmcheck-trace/1", "scenario": 1, "policy": {"name": "v5.7"}, '
+     '"labels": [], "steps": []}', "scenario: 1 is not of type 'string'"),
+    ('{"format": "mmcheck-trace/1", "scenario": "s", "policy": null, '
+     '"labels": [], "steps": []}', "policy: None is not of type 'object'"),
 ])
 def test_load_rejects(tmp_path, content, needle):
     path = tmp_path / "bad.json"

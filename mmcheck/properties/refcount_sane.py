@@ -11,7 +11,7 @@ negative.
 from __future__ import annotations
 
 from ..state import (FL_LRU_BATCH, FR_SLOT, SL_CACHE, SL_SIZE, SL_SWC, FL_ALLOC, FR_FLAGS, FR_MAP, FR_REF, FR_SIZE, PTE_MARKER, PTE_SHIFT, PTE_SWAP,
-                     PTE_ZERO, PV_PTE, TH_FA, TH_FB, TH_FM, TH_PHASE, TH_X, _getter)
+                     PTE_ZERO, PV_PTE, TH_FA, TH_FB, TH_FM, TH_PHASE, _getter)
 from ..transitions import PHASE_REFS
 from .base import Property, register
 
@@ -115,7 +115,7 @@ def _in_flight(m, s, t, held, refs, maps):
     na, nb, nm = held
     if na == "fork_dup":
         # copy_present_pte: get_page + page_dup_rmap done, the child's PTE not yet set
-        f = (s[m.pv[m.t_proc[t]][s[b + TH_X]] + PV_PTE] >> PTE_SHIFT) - 1
+        f = s[b + TH_FA] - 1
         refs[f] += 1
         maps[f] += 1
         return
