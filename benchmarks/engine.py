@@ -12,7 +12,7 @@ import argparse
 import platform
 import sys
 
-from mmcheck.explorer import explore
+from mmcheck.engine.explorer import explore
 
 
 class ThreeCounters:

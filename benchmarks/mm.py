@@ -10,8 +10,8 @@ from __future__ import annotations
 import glob
 import time
 
-from mmcheck.loader import load_scenario
-from mmcheck.runner import run_policy, run_scenario
+from mmcheck.scenario.loader import load_scenario
+from mmcheck.report.runner import run_policy, run_scenario
 
 POLICIES = ("v5.7", "v5.11", "v5.19")
 

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from .errors import (EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_INTERNAL, EXIT_INTERRUPTED,
                      EXIT_UNEXPECTED, IncompleteSearch, ScenarioError)
-from .policy import ALIASES, KNOBS, PRESETS, resolve
+from .model.policy import ALIASES, KNOBS, PRESETS, resolve
 
 # piped output (CI logs, files) gets a wide page instead of rich's 80-column default
 _WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
@@ -150,7 +150,7 @@ def scenario_files(paths) -> list[str]:
 
 
 def load_all(paths):
-    from .loader import load_scenario
+    from .scenario.loader import load_scenario
 
     scenarios = []
     for f in scenario_files(paths):
@@ -162,7 +162,7 @@ def load_all(paths):
 
 
 def load_policy_files(files):
-    from .loader import load_policy_file
+    from .scenario.loader import load_policy_file
 
     defs = []
     for f in files:
@@ -237,13 +237,16 @@ def _reduction(symmetry: str, no_symmetry: bool = False) -> dict:
               help="Render each counterexample as SVG (needs Graphviz's dot).")
 @click.option("--trace/--no-trace", "show_traces", default=None,
               help="Print counterexample traces (default: when running one scenario).")
+@click.option("--coverage", "show_coverage", is_flag=True,
+              help="Per policy, how often each kernel step outcome was taken, and the "
+                   "outcomes of entered functions never taken (also in --json).")
 @_symmetry_options
 @_workers_option
 def run(scenarios, policies, policy_files, properties, depth, max_states, out_dir, as_json,
-        render, show_traces, symmetry, no_symmetry, workers):
+        render, show_traces, show_coverage, symmetry, no_symmetry, workers):
     """Explore every interleaving of SCENARIOS (files or directories) under each policy."""
     from .properties import NAMES
-    from .runner import run_scenario
+    from .report.runner import run_scenario
 
     for prop in properties:
         if prop not in NAMES:
@@ -279,10 +282,13 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
             results.append((sc, runs))
             if not as_json:
                 _print_scenario(sc, runs, show_traces)
+                if show_coverage and runs:
+                    _print_coverage(runs)
         if stopped is not None:
             break
     if as_json:
-        click.echo(json.dumps([_run_json(sc, runs) for sc, runs in results], indent=2))
+        click.echo(json.dumps([_run_json(sc, runs, show_coverage) for sc, runs in results],
+                              indent=2))
     elif len(loaded) > 1:
         console.print(f"\n{len(results)} of {len(loaded)} scenarios, "
                       f"{sum(len(r) for _, r in results)} runs, "
@@ -303,17 +309,11 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
 
 
 def _count_failures(run) -> int:
-    n = 0
-    for v in run.verdicts:
-        if v.expected is not None:
-            n += v.unexpected
-        elif v.verdict == "violated":
-            n += 1
-    return n
+    return sum(1 for v in run.verdicts if v.failure)
 
 
 def _save_traces(run, out_dir, render):
-    from . import render as rendering
+    from .report import render as rendering
 
     for v in run.verdicts:
         if v.trace is None:
@@ -333,7 +333,7 @@ def _save_traces(run, out_dir, render):
 
 
 def _print_scenario(sc, runs, show_traces):
-    from . import render as rendering
+    from .report import render as rendering
 
     table = Table(title=f"{sc.name}  ({sc.path})", title_justify="left")
     table.add_column("policy")
@@ -378,7 +378,31 @@ def _print_scenario(sc, runs, show_traces):
                 console.print(rendering.text_trace(v.trace), markup=False)
 
 
-def _run_json(sc, runs) -> dict:
+def _print_coverage(runs):
+    from .report import coverage
+
+    table = Table(title="step coverage (transitions per outcome; functions the search entered)",
+                  title_justify="left")
+    table.add_column("kernel function")
+    table.add_column("outcome")
+    for r in runs:
+        table.add_column(r.policy, justify="right")
+    last = None
+    for fn, _name, text, tags, counts in coverage.rows(runs):
+        table.add_row(fn if fn != last else "", text + (f"  [dim]{' '.join(tags)}[/dim]"
+                                                        if tags else ""),
+                      *[f"{n:,}" if n else "[yellow]-[/yellow]" for n in counts])
+        last = fn
+    console.print(table)
+    for r in runs:
+        missed = coverage.never_taken(r.coverage)
+        if missed:
+            console.print(f"[yellow]{r.policy}: never taken: {', '.join(missed)}[/yellow]")
+
+
+def _run_json(sc, runs, with_coverage=False) -> dict:
+    from .report import coverage
+
     return {
         "scenario": sc.path, "name": sc.name,
         "runs": [{
@@ -387,6 +411,8 @@ def _run_json(sc, runs) -> dict:
             "bounded_by": r.bounded_by, "cow_copies": r.copies,
             "unnecessary_cow_copies": r.unnecessary_copies, "stuck_states": r.stuck_states,
             "never_enabled": r.never_started, "symmetry": r.symmetry,
+            "pin_lost_cow_copies": r.pin_lost_copies, "notes": r.notes,
+            **({"coverage": coverage.as_json(r.coverage)} if with_coverage else {}),
             "verdicts": {v.name: {"verdict": v.verdict, "expected": v.expected,
                                   "unexpected": v.unexpected, "depth": v.depth,
                                   "reason": v.reason, "files": getattr(v, "files", [])}
@@ -440,11 +466,11 @@ def policies(diff, policy_files):
 @click.option("--policy-file", "policy_files", multiple=True, type=click.Path(exists=True, dir_okay=False))
 def replay(trace_file, scenario_path, policy_files):
     """Re-execute a saved trace against its scenario and confirm the violation."""
-    from . import render as rendering
-    from .loader import load_scenario
-    from .model import MMModel
-    from .runner import policy_defs
-    from .trace import ReplayError, check_trace
+    from .report import render as rendering
+    from .scenario.loader import load_scenario
+    from .model.model import MMModel
+    from .report.runner import policy_defs
+    from .report.trace import ReplayError, check_trace
 
     try:
         trace = rendering.load_trace(trace_file)
@@ -489,7 +515,7 @@ def replay(trace_file, scenario_path, policy_files):
 @click.option("--differences", is_flag=True, help="Also list, per pair of neighbouring policies, the scenarios whose verdicts differ.")
 def table(scenarios, policies, update_files, check, differences):
     """Markdown matrix of verdicts: scenarios x policies (LEAK / INCOH / LOST / REFCOUNT / ok)."""
-    from .verdict_table import markdown, splice, verdict_rows
+    from .report.table import markdown, splice, verdict_rows
 
     rows, columns = verdict_rows(load_all(scenarios), policies or None)
     text = markdown(rows, columns, differences)
@@ -524,7 +550,7 @@ def table(scenarios, policies, update_files, check, differences):
 @click.option("-o", "--output", required=True, help="Output file: .svg, .png or .dot.")
 def render_cmd(trace_file, output):
     """Draw a saved trace with Graphviz."""
-    from . import render as rendering
+    from .report import render as rendering
 
     if Path(output).suffix.lower() not in (".svg", ".png", ".dot"):
         _fail(f"-o {output}: the file must end in .svg, .png or .dot")
@@ -565,7 +591,7 @@ def compare(scenarios, policies, depth, policy_files, properties, fmt, output, p
     Exit status: 0 when every verdict meets the expectations, 1 otherwise, 2 on bad input,
     130 when interrupted (what was finished is still printed). See docs/compare.md.
     """
-    from . import compare as comparing
+    from .report import compare as comparing
     from .properties import NAMES
 
     try:

@@ -230,8 +230,8 @@ def _refused(error: Exception, target: str, report: Report) -> None:
 
 
 def check_scenario_text(text: str, rng: random.Random, report: Report, run_share: float):
-    from .loader import load_scenario_text
-    from .runner import run_policy
+    from .scenario.loader import load_scenario_text
+    from .report.runner import run_policy
 
     try:
         sc = load_scenario_text(text, "fuzz.yaml")
@@ -252,7 +252,7 @@ def check_scenario_text(text: str, rng: random.Random, report: Report, run_share
 
 
 def check_policy_text(text: str, report: Report):
-    from .loader import load_policy_text
+    from .scenario.loader import load_policy_text
 
     try:
         load_policy_text(text, "fuzz-policy.yaml")
@@ -263,12 +263,12 @@ def check_policy_text(text: str, report: Report):
 
 
 def check_trace_obj(obj, report: Report):
-    from . import render
-    from .loader import load_scenario
-    from .model import MMModel
-    from .policy import resolve
-    from .runner import policy_defs
-    from .trace import ReplayError, check_trace
+    from .report import render
+    from .scenario.loader import load_scenario
+    from .model.model import MMModel
+    from .model.policy import resolve
+    from .report.runner import policy_defs
+    from .report.trace import ReplayError, check_trace
 
     try:
         trace = render._check_trace(obj, "fuzz.json")
@@ -329,7 +329,8 @@ def corpus():
     texts = [open(f, encoding="utf-8").read() for f in scenarios]
     traces = [json.load(open(f, encoding="utf-8"))
               for f in sorted(glob.glob(os.path.join(ROOT, "counterexamples", "**", "*.json"),
-                                        recursive=True))]
+                                        recursive=True)
+                              + glob.glob(os.path.join(ROOT, "tests", "data", "format1", "*.json")))]
     policies = ["define_policies:\n  precise:\n    base: v5.7\n    knobs: "
                 "{ro_gup_unshare: mapcount}\n",
                 "p1:\n  base: v5.19\n  knobs: {anon_exclusive: false, wp_reuse: page_count}\n"

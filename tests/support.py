@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import deque
 
-from mmcheck.loader import load_scenario
-from mmcheck.model import MMModel
-from mmcheck.policy import resolve
-from mmcheck.runner import policy_defs
+from mmcheck.scenario.loader import load_scenario
+from mmcheck.model.model import MMModel
+from mmcheck.model.policy import resolve
+from mmcheck.report.runner import policy_defs
 
 
 def model_for(path, policy, **kw):
@@ -27,4 +27,19 @@ def reachable_raw(model):
             if nxt not in seen:
                 seen.add(nxt)
                 queue.append(nxt)
+    return seen
+
+
+def reachable_within(model, depth):
+    """{state: its BFS depth} for every state within `depth` steps, no reduction at all."""
+    seen = {s: 0 for s in model.initial_states()}
+    queue = deque(seen)
+    while queue:
+        s = queue.popleft()
+        if seen[s] == depth:
+            continue
+        for _label, t in model.successors(s):
+            if t not in seen:
+                seen[t] = seen[s] + 1
+                queue.append(t)
     return seen

@@ -12,11 +12,11 @@ from html.parser import HTMLParser
 import pytest
 from click.testing import CliRunner
 
-import mmcheck.explorer
-import mmcheck.runner
-from mmcheck import compare as comparing
+import mmcheck.engine.explorer
+import mmcheck.report.runner
+from mmcheck.report import compare as comparing
 from mmcheck.cli import main
-from mmcheck.loader import load_scenario
+from mmcheck.scenario.loader import load_scenario
 
 CLASSIC = "scenarios/classics/vmsplice_unmap_child.yaml"
 ZAP = "scenarios/classics/gup_fast_vs_zap.yaml"
@@ -29,7 +29,7 @@ def invoke(*args):
 
 def full_depth(path, policy):
     """The smallest depth bound at which `policy` explores the whole space of `path`."""
-    run = mmcheck.runner.run_policy(load_scenario(path), policy, depth=None, with_traces=False)
+    run = mmcheck.report.runner.run_policy(load_scenario(path), policy, depth=None, with_traces=False)
     assert run.complete
     return run.depth + 1
 
@@ -217,13 +217,13 @@ def test_inline_svg_prefixes_ids():
 def test_complete_run_is_reused_for_larger_depths(monkeypatch):
     full = full_depth(CLASSIC, "v5.9")
     calls = []
-    real = mmcheck.runner.run_policy
+    real = mmcheck.report.runner.run_policy
 
     def counting(*args, **kwargs):
         calls.append(kwargs["depth"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(mmcheck.runner, "run_policy", counting)
+    monkeypatch.setattr(mmcheck.report.runner, "run_policy", counting)
     lo, hi = full - 2, full + 3
     result = comparing.compare([load_scenario(CLASSIC)], ["v5.9"], (lo, hi))
     assert calls == list(range(lo, full + 1))  # nothing above the complete run
@@ -325,7 +325,7 @@ def test_plot_is_written(tmp_path, suffix, magic):
 
 def test_interrupted_run_prints_partial_results(monkeypatch):
     """Ctrl-C inside the third exploration: the explorer returns its partial result."""
-    real = mmcheck.explorer.explore
+    real = mmcheck.engine.explorer.explore
     calls = []
 
     def explore(model, **kwargs):
@@ -337,7 +337,7 @@ def test_interrupted_run_prints_partial_results(monkeypatch):
             kwargs["progress"] = interrupt
         return real(model, **kwargs)
 
-    monkeypatch.setattr(mmcheck.explorer, "explore", explore)
+    monkeypatch.setattr(mmcheck.engine.explorer, "explore", explore)
     r = invoke(CLASSIC, "--depth", "10..14", "--policies", "v5.7,v5.9", "--format", "json")
     assert r.exit_code == 130, r.output
     assert calls == [10, 11, 12]
@@ -353,7 +353,7 @@ def test_interrupted_run_prints_partial_results(monkeypatch):
 
 
 def test_interrupted_table_marks_the_row(monkeypatch):
-    real = mmcheck.runner.run_policy
+    real = mmcheck.report.runner.run_policy
     calls = []
 
     def run_policy(*args, **kwargs):
@@ -362,21 +362,21 @@ def test_interrupted_table_marks_the_row(monkeypatch):
             raise KeyboardInterrupt  # outside the explorer (e.g. while building the model)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(mmcheck.runner, "run_policy", run_policy)
+    monkeypatch.setattr(mmcheck.report.runner, "run_policy", run_policy)
     r = invoke(CLASSIC, "--depth", "8..9", "--policies", "v5.9")
     assert r.exit_code == 130, r.output
     assert "none≤8" in r.stdout and "none≤9" not in r.stdout
     assert "interrupted during vmsplice-unmap-child / v5.9 / depth bound 9" in r.stdout
 
     calls.clear()
-    real_explore = mmcheck.explorer.explore
+    real_explore = mmcheck.engine.explorer.explore
 
     def explore(model, **kwargs):
         kwargs["progress"] = lambda p: (_ for _ in ()).throw(KeyboardInterrupt)
         return real_explore(model, **kwargs)
 
-    monkeypatch.setattr(mmcheck.runner, "run_policy", real)
-    monkeypatch.setattr(mmcheck.explorer, "explore", explore)
+    monkeypatch.setattr(mmcheck.report.runner, "run_policy", real)
+    monkeypatch.setattr(mmcheck.engine.explorer, "explore", explore)
     r = invoke(CLASSIC, "--depth", "8..9", "--policies", "v5.9")
     assert r.exit_code == 130, r.output
     assert "interrupted" in r.stdout and "partial row" in r.stdout

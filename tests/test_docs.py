@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from mmcheck import docgen
+from mmcheck.report import docgen
 from mmcheck.cli import main
 
 
 def test_generated_doc_sections_are_fresh():
-    assert docgen.main(["--check"]) == 0, "run python -m mmcheck.docgen"
+    assert docgen.main(["--check"]) == 0, "run python -m mmcheck.report.docgen"
 
 
-SCRIPTED = ["scenarios/classics", "scenarios/anon", "scenarios/nonanon", "scenarios/cow"]
+SCRIPTED = ["scenarios/classics", "scenarios/anon", "scenarios/nonanon", "scenarios/cow",
+            "scenarios/paths"]
 
 
 def test_verdict_tables_are_fresh():

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmcheck.explorer import ExplorationProgress, Result, Trace, concretize, explore
+from mmcheck.engine.explorer import ExplorationProgress, Result, Trace, concretize, explore
 
 
 # ----------------------------------------------------------------------------- toy models

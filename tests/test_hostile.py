@@ -17,10 +17,11 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from mmcheck import explorer, runner
+from mmcheck.engine import explorer
+from mmcheck.report import runner
 from mmcheck.cli import main
 from mmcheck.errors import ModelError, ScenarioError
-from mmcheck.loader import load_policy_text, load_scenario_text
+from mmcheck.scenario.loader import load_policy_text, load_scenario_text
 
 BODY = "pages: {X: present}\nprocesses: {A: {program: [write: X]}}\n"
 MMCHECK = [sys.executable, "-m", "mmcheck.cli"]
@@ -88,7 +89,8 @@ def _trace_file(tmp_path, **changes):
     ({"scenario": 1.5}, "scenario: 1.5 is not of type 'string'"),
     ({"labels": KeyError}, "'labels' is a required property"),
     ({"property": {}}, "property: {} is not of type"),
-    ({"labels": [[0, 0, "x"]]}, "1 labels for"),
+    ({"labels": [[0, 0, "x", "y", None]]}, "1 labels for"),
+    ({"labels": [[0, 0, "x"]]}, "labels[0]: [0, 0, 'x'] is too short"),
 ])
 def test_replay_and_render_refuse_malformed_traces(tmp_path, changes, needle):
     path = _trace_file(tmp_path, **changes)

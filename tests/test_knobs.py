@@ -1,36 +1,32 @@
-"""Knobs whose effect no verdict shows still change what the kernel does: each test here
-fails if its knob is ignored."""
+"""Every value of every policy knob changes what the model does: one test per knob value,
+which fails if the knob (or that value) is never consulted.
+
+For each knob a base preset and witness scenarios are named; the test runs each witness
+under the base preset with the knob set to the value under test and to each other value,
+and requires, for every other value, some witness whose result differs: verdicts and
+shortest depths, distinct states, transitions, or which step outcomes were taken how often
+(the step table's coverage).  A knob that is ignored gives identical results for all its
+values, so its tests fail; a new knob without witnesses fails
+`test_every_knob_has_witnesses`.
+"""
 
 from __future__ import annotations
 
 from collections import deque
+from functools import lru_cache
 
-from mmcheck import explorer
-from mmcheck.kernel import WP_COPY_ALLOC
-from mmcheck.loader import load_scenario, load_scenario_text
-from mmcheck.model import MMModel
-from mmcheck.policy import resolve
-from mmcheck.state import TH_LOCK, TH_PHASE
+import pytest
 
+from mmcheck.model.kernel.common import LK_NONE
+from mmcheck.model.model import MMModel
+from mmcheck.model.policy import KNOBS, PRESETS, resolve
+from mmcheck.model.steps import WP_COPY_ALLOC
+from mmcheck.report.runner import run_policy
+from mmcheck.scenario.loader import load_scenario, load_scenario_text
+from mmcheck.scenario.spec import Loc, PolicyDef
 
-def actions(path, policy):
-    res = explorer.explore(MMModel(load_scenario(path), resolve(policy)))
-    return {action for (_t, _pc, action) in res.label_counts}
-
-
-def test_mprotect_writable_if_exclusive():
-    """6.0+ (64fe24a3e05e): mprotect(PROT_WRITE) maps the exclusive page writable, so the
-    write after the mprotect dance never faults; 5.19 still write-faults and reuses."""
-    path = "scenarios/classics/pin_rw_mprotect_write.yaml"
-    assert "do_wp_page -> wp_page_reuse" in actions(path, "v5.19")
-    assert not any(a.startswith("do_wp_page") for a in actions(path, "v6.2"))
-
-
-def test_clear_refs_takes_mmap_lock_for_write_from_5_11():
-    """Before 5.11 clear_refs ran under mmap_lock (read), concurrently with a fault; 5.11
-    ("fix clear_refs_write locking") waits for it."""
-    sc = load_scenario_text("""
-name: k
+CLEAR_REFS_RACE = """
+name: clear-refs-race
 pages: {X: present}
 processes:
   A:
@@ -40,7 +36,76 @@ processes:
         - write: X
       tracker:
         - clear_refs
-""", "k.yaml")
+"""
+
+# knob -> (base preset, witness scenarios)
+WITNESSES = {
+    "wp_reuse": ("v5.11", ["scenarios/anon/lru_batch_unnecessary_cow.yaml",
+                           "scenarios/classics/vmsplice_unmap_child.yaml"]),
+    "thp_reuse": ("v5.18", ["scenarios/anon/vmsplice_unmap_child_thp.yaml",
+                            "scenarios/cow/ro-pin-shared--thp.yaml"]),
+    "swapin_reuse": ("v5.19", ["scenarios/anon/vmsplice_unmap_child_swapped.yaml",
+                               "scenarios/anon/odirect_swap_read_write.yaml",
+                               "scenarios/cow/basic--swapped.yaml",
+                               "scenarios/anon/pinned_swapped_out_read_write.yaml"]),
+    "swapout_skip_pinned": ("v5.11", ["scenarios/anon/pinned_swapped_out_read_write.yaml"]),
+    "clear_refs_skip_pinned": ("v5.11", ["scenarios/anon/pin_clear_refs_write.yaml"]),
+    "clear_refs_mmap_write": ("v5.11", [CLEAR_REFS_RACE]),
+    "anon_exclusive": ("v5.19", ["scenarios/classics/ro_pin_shared_write.yaml"]),
+    "gup_read_breaks_cow": ("v5.7", ["scenarios/classics/vmsplice_unmap_child.yaml"]),
+    "track_has_pinned": ("v5.11", ["scenarios/classics/pin_rw_fork_parent_write.yaml"]),
+    "fork_pinned": ("v5.11", ["scenarios/classics/pin_rw_fork_parent_write.yaml"]),
+    "hugetlb_fork_pinned": ("v5.11", ["scenarios/cow/iouring-fork--hugetlb.yaml"]),
+    "gup_fast_seqcount": ("v5.11", ["scenarios/classics/gup_fast_pin_racing_fork.yaml"]),
+    "gup_fast_recheck": ("v5.7", ["scenarios/classics/gup_fast_vs_zap.yaml"]),
+    "ro_gup_unshare": ("v5.19", ["scenarios/classics/ro_pin_shared_write.yaml",
+                                 "scenarios/nonanon/ro_longterm_pin_zero_page_write.yaml",
+                                 "scenarios/classics/vmsplice_unmap_child.yaml"]),
+    "mprotect_writable": ("v6.2", ["scenarios/classics/pin_rw_mprotect_write.yaml",
+                                   "scenarios/paths/mprotect_clean_exclusive.yaml"]),
+}
+
+CASES = [(knob, value) for knob in KNOBS for value in KNOBS[knob].values]
+
+
+def _scenario(witness):
+    if witness.startswith("\n"):
+        return load_scenario_text(witness, "witness.yaml")
+    return load_scenario(witness)
+
+
+@lru_cache(maxsize=None)
+def signature(knob, value, witness):
+    """What a run of the witness shows under the base preset with knob = value."""
+    base, _ = WITNESSES[knob]
+    sc = _scenario(witness)
+    name = f"{base}+{knob}={value}"
+    defs = {name: PolicyDef(name, base, ((knob, value),), Loc("test", 0))}
+    run = run_policy(sc, name, defs=defs, with_traces=False)
+    assert run.complete
+    return (tuple((v.name, v.verdict, v.depth) for v in run.verdicts), run.states,
+            run.transitions, tuple(sorted(run.coverage.items())))
+
+
+def test_every_knob_has_witnesses():
+    assert set(WITNESSES) == set(KNOBS)
+
+
+@pytest.mark.parametrize("knob,value", CASES, ids=[f"{k}={v}" for k, v in CASES])
+def test_knob_value_changes_what_the_model_does(knob, value):
+    _base, witnesses = WITNESSES[knob]
+    for other in KNOBS[knob].values:
+        if other == value:
+            continue
+        assert any(signature(knob, value, w) != signature(knob, other, w) for w in witnesses), \
+            f"{knob}={value} behaves exactly like {knob}={other} on every witness"
+
+
+def test_clear_refs_takes_mmap_lock_for_write_from_5_11():
+    """Before 5.11 clear_refs ran under mmap_lock (read), concurrently with a fault; 5.11
+    ("fix clear_refs_write locking") waits for it: in the middle of the writer's COW fault
+    (holding mmap_lock for read) the tracker can move before 5.11 only."""
+    sc = load_scenario_text(CLEAR_REFS_RACE, "k.yaml")
     for policy, enabled in (("v5.9", True), ("v5.11", False)):
         m = MMModel(sc, resolve(policy))
         writer, tracker = 0, 1
@@ -50,11 +115,18 @@ processes:
             if s in seen:
                 continue
             seen.add(s)
-            mid_fault = (s[m.th[writer] + TH_PHASE] == WP_COPY_ALLOC
-                         and s[m.th[writer] + TH_LOCK])
-            if mid_fault and s[m.th[tracker]] == 0:
-                tracker_moves = [lab for lab, _ in m.successors(s) if lab[0] == tracker]
+            view = m.view(s)
+            w, tr = view.thread(writer), view.thread(tracker)
+            if w.step == WP_COPY_ALLOC and w.mmap_lock != LK_NONE and tr.pc == 0:
+                tracker_moves = [lab for lab, _ in m.successors(s)
+                                 if m.label_parts(lab)[0] == tracker]
                 assert bool(tracker_moves) is enabled, policy
                 checked += 1
             queue.extend(t for _lab, t in m.successors(s))
         assert checked, policy
+
+
+def test_presets_only_use_known_knob_values():
+    for p in PRESETS.values():
+        for knob, value in p.knobs:
+            assert value in KNOBS[knob].values, (p.name, knob, value)

@@ -8,12 +8,13 @@ import textwrap
 
 import pytest
 
-from mmcheck import loader, policy
+from mmcheck.scenario import loader
+from mmcheck.model import policy
 from mmcheck.errors import ScenarioError
-from mmcheck.loader import load_policy_file, load_policy_text, load_scenario, load_scenario_text
-from mmcheck.ops import OPS, Field
+from mmcheck.scenario.loader import load_policy_file, load_policy_text, load_scenario, load_scenario_text
+from mmcheck.scenario.ops import OPS, Field
 from mmcheck.properties import NAMES
-from mmcheck.spec import Expectation, Loc, PolicyDef, RefSpec
+from mmcheck.scenario.spec import Expectation, Loc, PolicyDef, RefSpec
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -9,12 +9,14 @@ import itertools
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mmcheck import explorer, transitions
-from mmcheck.loader import load_scenario, load_scenario_text
-from mmcheck.model import MMModel
-from mmcheck.policy import PRESETS, resolve
-from mmcheck.runner import policy_defs, run_policy
-from mmcheck.trace import ReplayError, build_trace, check_trace, replay
+from mmcheck.engine import explorer
+from mmcheck.model import steps
+from mmcheck.model.kernel.common import V_IDEAL, op_done
+from mmcheck.scenario.loader import load_scenario, load_scenario_text
+from mmcheck.model.model import MMModel
+from mmcheck.model.policy import PRESETS, resolve
+from mmcheck.report.runner import policy_defs, run_policy
+from mmcheck.report.trace import ReplayError, build_trace, check_trace, replay
 from support import model_for, reachable_raw
 
 SCENARIOS = sorted(glob.glob("scenarios/classics/*.yaml"))
@@ -76,7 +78,7 @@ def test_canonical_count_equals_brute_force_orbit_count(name, policy):
     raw = reachable_raw(m)
     n = m.n_frames
     perms = list(itertools.permutations(range(n)))
-    orbits = {min(m.L.permute(s, list(p)) for p in perms) for s in raw}
+    orbits = {min(m.frames.permute(s, list(p)) for p in perms) for s in raw}
     reduced = explorer.explore(m, canonicalize=True)
     assert reduced.complete
     assert reduced.states == len(orbits)
@@ -102,10 +104,10 @@ def test_canonical_form_is_invariant_under_frame_renaming(data):
     m = model_for(path, policy)
     states = sorted(reachable_raw(m))
     s = data.draw(st.sampled_from(states))
-    fixed = m.L.n_fixed_frames  # pagecache pages have identity
+    fixed = m.frames.n_fixed  # pagecache pages have identity
     perm = list(range(fixed)) + list(data.draw(st.permutations(range(fixed, m.n_frames))))
     slot_perm = list(data.draw(st.permutations(range(m.n_slots)))) if m.n_slots else None
-    renamed = m.L.permute(s, perm, slot_perm)
+    renamed = m.frames.permute(s, perm, slot_perm)
     assert m.canonical(renamed) == m.canonical(s)
     # renaming commutes with successors (labels do not mention frames)
     succ = {lab: m.canonical(t) for lab, t in m.successors(s)}
@@ -134,10 +136,10 @@ def test_refcount_sane_catches_a_forgotten_put(monkeypatch):
     """Mutation: a zap that never drops the page reference must be flagged."""
     def leaky_flush(m, s, t, op):
         l = list(s)
-        transitions._next_pc(m, l, t)
-        return "tlb_finish_mmu: (forgot put)", l
+        op_done(m, l, t)
+        return steps.ZAP.put, l
 
-    monkeypatch.setitem(transitions.PHASE_STEP, transitions.ZAP_FLUSH, leaky_flush)
+    monkeypatch.setattr(steps.STEPS[steps.ZAP_FLUSH], "fn", leaky_flush)
     m = model_for("scenarios/classics/vmsplice_unmap_child.yaml", "v5.19")
     res = explorer.explore(m)
     assert "refcount-sane" in res.violations
@@ -146,15 +148,15 @@ def test_refcount_sane_catches_a_forgotten_put(monkeypatch):
 
 def test_no_lost_write_catches_a_store_that_does_not_land():
     """Mutation: a store that updates the ideal memory but not the page."""
-    real = transitions.OP_START["write"]
+    real = steps.STARTS["write"]
 
     def lossy_store(m, s, t, op):
         r = real(m, s, t, op)
-        if r and r[0] == "store":
+        if r and r[0] == steps.CPU.store:
             l = list(s)
-            transitions._next_pc(m, l, t)
-            l[m.pv[m.t_proc[t]][op.v] + 2] = op.val  # ideal updated, page untouched
-            return "store (lost)", l
+            op_done(m, l, t)
+            l[m.pv[m.t_proc[t]][op.v] + V_IDEAL] = op.val  # ideal updated, page untouched
+            return steps.CPU.store, l
         return r
 
     m = model_for("scenarios/classics/basic_cow.yaml", "v5.19")
@@ -263,7 +265,7 @@ def test_canonical_count_with_swap_slots_equals_brute_force(path, policy):
     raw = reachable_raw(m)
     frame_perms = list(itertools.permutations(range(m.n_frames)))
     slot_perms = list(itertools.permutations(range(m.n_slots)))
-    plans = [m.L._plan(list(fp), list(sp)) for fp in frame_perms for sp in slot_perms]
-    orbits = {min(m.L._apply(s, plan) for plan in plans) for s in raw}
+    plans = [m.frames.plan(list(fp), list(sp)) for fp in frame_perms for sp in slot_perms]
+    orbits = {min(m.frames.apply(s, plan) for plan in plans) for s in raw}
     reduced = explorer.explore(m, canonicalize=True)
     assert reduced.complete and reduced.states == len(orbits)

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmcheck import explorer
-from mmcheck.loader import load_scenario
-from mmcheck.model import MMModel
-from mmcheck.parallel import WorkerError
-from mmcheck.policy import resolve
-from mmcheck.runner import run_policy
+from mmcheck.engine import explorer
+from mmcheck.scenario.loader import load_scenario
+from mmcheck.model.model import MMModel
+from mmcheck.engine.parallel import WorkerError
+from mmcheck.model.policy import resolve
+from mmcheck.report.runner import run_policy
 from test_explorer import Counters, Graph, assert_trace_replays, random_graphs
 
 
@@ -110,7 +110,7 @@ def test_runner_with_workers_gives_the_same_verdicts_and_replayable_traces():
     assert [(v.name, v.verdict, v.depth) for v in one.verdicts] == \
         [(v.name, v.verdict, v.depth) for v in two.verdicts]
     assert one.states == two.states
-    from mmcheck.trace import check_trace
+    from mmcheck.report.trace import check_trace
     for v in two.verdicts:
         assert check_trace(MMModel(sc, resolve("mapcount")), v.trace)[0]
 

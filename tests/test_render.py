@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from mmcheck import render as R
+from mmcheck.report import render as R
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE = os.path.join(HERE, "data", "sample_trace.json")
@@ -296,7 +296,7 @@ def test_sample_is_in_canonical_layout(trace):
 
 @pytest.mark.parametrize("content,needle", [
     ("{not json", "not valid JSON"),
-    ('{"format": "mmcheck-trace/2", "steps": []}', "format is 'mmcheck-trace/2'"),
+    ('{"format": "mmcheck-trace/3", "steps": []}', "format is 'mmcheck-trace/3'"),
     ('{"steps": []}', "format is None"),
     ("[1, 2]", "not an mmcheck trace"),
     ('{"format": "mmcheck-trace/1", "scenario": "s.yaml", "policy": {"name": "v5.7"}, '

@@ -11,8 +11,8 @@ import textwrap
 import pytest
 import yaml
 
-from mmcheck import schema
-from mmcheck.ops import OPS
+from mmcheck.scenario import json_schema as schema
+from mmcheck.scenario.ops import OPS
 
 try:
     from test_loader import POLICY_TEXT, VALID_SCENARIO
@@ -48,7 +48,7 @@ def test_committed_schemas_are_fresh():
         path = os.path.join(DOCS, fname)
         with open(path, encoding="utf-8") as fh:
             assert fh.read() == schema.render(make()), \
-                f"{path} is stale: run `python -m mmcheck.schema`"
+                f"{path} is stale: run `python -m mmcheck.scenario.json_schema`"
 
 
 def test_main_check_and_write(tmp_path, capsys):

@@ -7,13 +7,13 @@ import random
 
 import pytest
 
-from mmcheck import explorer
-from mmcheck.kernel import FORK_WRPROTECT
-from mmcheck.loader import load_scenario
-from mmcheck.model import MMModel
-from mmcheck.policy import resolve
-from mmcheck.runner import run_policy
-from mmcheck.state import PTE_SWAP, PTE_ZERO, PV_PTE, TH_PHASE, TH_X
+from mmcheck.engine import explorer
+from mmcheck.model import codec
+from mmcheck.model.steps import FORK_WRPROTECT
+from mmcheck.scenario.loader import load_scenario
+from mmcheck.model.model import MMModel
+from mmcheck.model.policy import resolve
+from mmcheck.report.runner import run_policy
 from support import model_for, reachable_raw
 
 
@@ -34,7 +34,7 @@ def test_property_verdicts_are_the_same_on_every_member_of_an_orbit(path, policy
     orbits."""
     m = model_for(path, policy)
     raw = reachable_raw(m)
-    fixed = m.L.n_fixed_frames
+    fixed = m.frames.n_fixed
     rng = random.Random(14)
     # all frame x slot renamings are too many (11! x 5!); random ones, the reversal and
     # the canonical form are enough to expose a frame/slot mix-up
@@ -48,10 +48,10 @@ def test_property_verdicts_are_the_same_on_every_member_of_an_orbit(path, policy
         else:
             rng.shuffle(fp)
             rng.shuffle(sp)
-        plans.append(m.L._plan(list(range(fixed)) + fp, sp or None))
+        plans.append(m.frames.plan(list(range(fixed)) + fp, sp or None))
     checks = m.invariants()
     for s in raw:
-        images = [m.canonical(s)] + [m.L._apply(s, plan) for plan in plans]
+        images = [m.canonical(s)] + [m.frames.apply(s, plan) for plan in plans]
         for name, check in checks:
             want = check(s) is None
             for img in images:
@@ -68,11 +68,12 @@ def test_reclaim_never_unmaps_a_pte_fork_holds_locked(policy):
     m = model_for("scenarios/anon/fork_vs_reclaim.yaml", policy)
     seen_window = 0
     for s in reachable_raw(m):
-        for t, b in enumerate(m.th):
-            if s[b + TH_PHASE] == FORK_WRPROTECT:
+        view = m.view(s)
+        for t in range(len(m.threads)):
+            th = view.thread(t)
+            if th.step == FORK_WRPROTECT:
                 seen_window += 1
-                pte = s[m.pv[m.t_proc[t]][s[b + TH_X]] + PV_PTE]
-                assert pte and not pte & (PTE_SWAP | PTE_ZERO), m.snapshot(s)
+                assert codec.is_present(view.pte(m.t_proc[t], th.cursor)), m.snapshot(s)
     assert seen_window, "the fork window was never reached: the test proves nothing"
 
 
@@ -104,7 +105,7 @@ policies: [v5.9]
 def test_a_menu_that_fills_the_swap_device_ends_with_a_note(policy):
     """Pages left in the swapcache by a COW keep their slot; with unbounded pageout and
     write the model's swap device fills, and add_to_swap fails as on a full device."""
-    from mmcheck.loader import load_scenario_text
+    from mmcheck.scenario.loader import load_scenario_text
 
     run = run_policy(load_scenario_text(SWAP_MENU, "menu.yaml"), policy)
     assert run.complete and not run.vacuous
@@ -117,12 +118,11 @@ def test_a_menu_that_fills_the_swap_device_ends_with_a_note(policy):
 def test_lru_batch_holds_a_bounded_number_of_pages():
     """Write + DONTNEED forever leaves a zapped page in the LRU add batch each time; a full
     batch is drained (pagevec_add found no space), so the pool of frames suffices."""
-    from mmcheck.loader import load_scenario_text
-    from mmcheck.state import FL_LRU_BATCH, FR_FLAGS
-
+    from mmcheck.scenario.loader import load_scenario_text
     sc = load_scenario_text(LRU_MENU, "menu.yaml")
     m = MMModel(sc, resolve("v5.9"))
-    most = max(sum(1 for b in m.fr if s[b + FR_FLAGS] & FL_LRU_BATCH) for s in reachable_raw(m))
+    most = max(sum(1 for f in range(m.n_frames) if m.view(s).frame(f).flags & codec.PG_LRU_BATCH)
+               for s in reachable_raw(m))
     assert most == m.lru_batch_capacity
     run = run_policy(sc, "v5.9")
     assert run.complete and all(v.verdict == "holds" for v in run.verdicts)

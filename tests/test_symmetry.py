@@ -16,21 +16,23 @@ from __future__ import annotations
 import itertools
 import re
 import textwrap
-from collections import deque
 
 import pytest
 
-from mmcheck import explorer
-from mmcheck.kernel import FORK_COPY
-from mmcheck.loader import load_scenario, load_scenario_text
-from mmcheck.model import MMModel
-from mmcheck.policy import resolve
-from mmcheck.runner import run_policy
-from mmcheck.state import (
-    FORKING, FR_CONTENT, PROC_SIZE, PROC_STATUS, PV_IDEAL, PV_LEGIT, PV_SIZE, SL_CONTENT, TH_PC,
-    TH_PHASE, TH_SIZE, TH_X, UNBORN,
-)
-from mmcheck.trace import check_trace
+from mmcheck.engine import explorer
+from support import reachable_within
+from mmcheck.model.kernel.common import FORKING, UNBORN
+from mmcheck.model.state import FRAMES, PROCESS, PV, SLOTS, THREAD_REC
+from mmcheck.model.steps import FORK_COPY, RECLAIM_UNMAP, TRY_TO_UNMAP
+from mmcheck.scenario.loader import load_scenario, load_scenario_text
+from mmcheck.model.model import MMModel
+from mmcheck.model.policy import resolve
+from mmcheck.report.runner import run_policy
+
+PROC_SIZE, PV_SIZE, TH_SIZE = PROCESS.size, PV.size, THREAD_REC.size
+(PV_IDEAL, PV_LEGIT), (TH_PC,) = PV.offsets("ideal", "legit"), THREAD_REC.offsets("pc")
+(FR_CONTENT,), (SL_CONTENT,) = FRAMES.offsets("content"), SLOTS.offsets("content")
+from mmcheck.report.trace import check_trace
 
 PROPS = "[no-leak, pin-coherent, no-lost-write, refcount-sane, exclusive-sane]"
 
@@ -86,21 +88,6 @@ def model_for(case, policy, symmetry=True):
     return MMModel(menu(pages, body), resolve(policy), symmetry=symmetry)
 
 
-def reachable_raw(m, depth):
-    """Every state within `depth` steps, no reduction at all."""
-    seen = {s: 0 for s in m.initial_states()}
-    queue = deque(seen)
-    while queue:
-        s = queue.popleft()
-        if seen[s] == depth:
-            continue
-        for _label, t in m.successors(s):
-            if t not in seen:
-                seen[t] = seen[s] + 1
-                queue.append(t)
-    return seen
-
-
 # ---------------------------------------------------------------- renaming by names
 class NameRenamer:
     """Apply a process/page renaming to a raw state through names only."""
@@ -119,11 +106,11 @@ class NameRenamer:
         """The renamings (proc map, page map) the model allows at s, identity included:
         born children among themselves; pages of one class once no fork can run."""
         m = self.m
-        statuses = [s[m.proc[c] + PROC_STATUS] for c in range(1, len(m.procs))]
+        statuses = [m.view(s).proc(c).status for c in range(1, len(m.procs))]
         born = [c for c in range(1, len(m.procs)) if statuses[c - 1] != UNBORN]
         menu_ = m.scenario.menu
         forks_left = any(tpl.kind == "fork" and (tpl.max is None or
-                                                 s[m.L.counter_base + g] < tpl.max)
+                                                 s[m.counter_base + g] < tpl.max)
                          for g, tpl in enumerate(menu_.templates))
         pages_ok = FORKING not in statuses and (UNBORN not in statuses or not forks_left)
         classes = {}
@@ -195,9 +182,9 @@ class NameRenamer:
 def test_allowed_renamings_commute_with_successors_and_properties(case, policy):
     m = model_for(case, policy)
     rn = NameRenamer(m)
-    frames = m.L.canonical
+    frames = m.frames.canonical
     checks = m.invariants()
-    raw = reachable_raw(m, case[2] - 1)
+    raw = reachable_within(m, case[2] - 1)
     renamed = 0
     for s in raw:
         for procs, pages in rn.allowed(s)[1:]:
@@ -218,11 +205,12 @@ def test_renaming_pages_is_not_a_symmetry_while_a_fork_may_walk_them():
     what the next step does."""
     m = model_for(CASES[1], "v5.19")
     rn = NameRenamer(m)
-    frames = m.L.canonical
+    frames = m.frames.canonical
     swap_x_z = (list(range(2)), [2, 1, 0])
     broken = 0
-    for s in reachable_raw(m, 8):
-        if s[m.th[0] + TH_PHASE] == FORK_COPY and s[m.th[0] + TH_X] == 2:  # Z is next
+    for s in reachable_within(m, 8):
+        th = m.view(s).thread(0)
+        if th.step == FORK_COPY and th.cursor == 2:  # Z is next
             assert len(rn.allowed(s)) == 1  # the model does not rename pages here
             g = rn.apply(s, *swap_x_z)
             mine = {frames(rn.apply(t, *swap_x_z)) for _l, t in m.successors(s)}
@@ -236,9 +224,9 @@ def test_renaming_pages_is_not_a_symmetry_while_a_fork_may_walk_them():
 def test_reduced_count_equals_brute_force_orbit_count(case, policy):
     m = model_for(case, policy)
     rn = NameRenamer(m)
-    frames = m.L.canonical
+    frames = m.frames.canonical
     depth = case[2]
-    raw = reachable_raw(m, depth)
+    raw = reachable_within(m, depth)
     orbit_of = {}
     for s in raw:
         orbit_of[s] = frozenset(frames(rn.apply(s, procs, pages))
@@ -295,15 +283,13 @@ def test_describe_names_what_is_interchangeable():
     assert m.symmetry.describe() == "interchangeable pages X, Z (up to 2 renamings)"
     sc = load_scenario("scenarios/discover/ro_pin_menu.yaml")
     m = MMModel(sc, resolve("v5.19"))
-    assert m.symmetry.trivial and m.canonical == m.L.canonical
+    assert m.symmetry.trivial and m.canonical == m.frames.canonical
 
 
 def test_try_to_unmap_may_visit_the_mappings_in_any_order():
     """rmap_walk_anon's order comes from VMA history the model does not keep: with a page
     mapped by parent and child, reclaim may unmap either mapping first (and this keeps the
     step symmetric under renaming processes)."""
-    from mmcheck.kernel import RECLAIM_UNMAP
-
     m = MMModel(menu("{X: present}", """\
         processes: 2
         ops:
@@ -311,12 +297,12 @@ def test_try_to_unmap_may_visit_the_mappings_in_any_order():
           - write
         """, extra="background: {reclaim: 1}\n"), resolve("v5.19"), symmetry=False)
     orders = set()
-    for s in reachable_raw(m, 12):
+    for s in reachable_within(m, 12):
         for t in range(len(m.threads)):  # the reclaim actor is a kernel thread
-            if s[m.th[t] + TH_PHASE] == RECLAIM_UNMAP:
-                firsts = {a for (u, _pc, a), _n in m.successors(s)
-                          if u == t and a.startswith("try_to_unmap_one")}
+            if m.view(s).thread(t).step == RECLAIM_UNMAP:
+                parts = [m.label_parts(lab) for lab, _n in m.successors(s)]
+                firsts = {m.where_name(arg) for (u, _pc, oid, arg) in parts
+                          if u == t and oid == TRY_TO_UNMAP.one}
                 if len(firsts) == 2:
                     orders.add(frozenset(firsts))
-    assert orders == {frozenset({"try_to_unmap_one: swap entry installed at P0:X",
-                                 "try_to_unmap_one: swap entry installed at P1:X"})}
+    assert orders == {frozenset({"P0:X", "P1:X"})}

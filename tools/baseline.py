@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mmcheck.loader import load_scenario  # noqa: E402
-from mmcheck.runner import run_scenario  # noqa: E402
+from mmcheck.scenario.loader import load_scenario  # noqa: E402
+from mmcheck.report.runner import run_scenario  # noqa: E402
 
 DEFAULT_PATHS = ["scenarios", "benchmarks/scenarios"]
 

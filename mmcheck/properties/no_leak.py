@@ -8,8 +8,7 @@ page table or through a GUP reference it holds, is a missed COW (a data leak).
 
 from __future__ import annotations
 
-from ..state import (FR_CONTENT, PROC_STATUS, PTE_SHIFT, PTE_SWAP, PTE_ZERO, PV_LEGIT, PV_PTE,
-                     RUNNING)
+from ..model.kernel.common import F_CONTENT, P_STATUS, RUNNING, V_LEGIT
 from .observe import pte_value
 from .base import Property, register
 
@@ -24,15 +23,17 @@ class NoLeak(Property):
     def compile(self, m):
         # per process: status field, per vpage (pte, legit) fields, per owned reference
         # (reference field, legit field of its vpage)
-        table = [(m.proc[p] + PROC_STATUS, p,
-                  [(v, m.pv[p][v] + PV_PTE, m.pv[p][v] + PV_LEGIT) for v in range(m.n_vpages)],
-                  [(r, m.refix[r], m.pv[p][m.ref_vpage[r]] + PV_LEGIT)
+        V = m.n_vpages
+        table = [(m.proc[p] + P_STATUS, p,
+                  [(p * V + v, m.pv[p][v] + V_LEGIT) for v in range(V)],
+                  [(r, m.refix[r], m.pv[p][m.ref_vpage[r]] + V_LEGIT)
                    for r in range(len(m.refs)) if m.ref_owner[r] == p])
                  for p in range(len(m.procs))]
-        content = [b + FR_CONTENT for b in m.fr]
+        content = [b + F_CONTENT for b in m.fr]
+        targets_of, cache = m.pte_targets, m.pte_cache
         # a private mapping must never write into the file: its pagecache page keeps the
         # file's data (there are no shared writable mappings in the model)
-        files = [(m.fr[m.vpage_file[v]] + FR_CONTENT, m.file_value[v], m.vpages[v])
+        files = [(m.fr[m.vpage_file[v]] + F_CONTENT, m.file_value[v], m.vpages[v])
                  for v in m.file_vpages]
 
         def check(s):
@@ -40,18 +41,19 @@ class NoLeak(Property):
                 if s[ix] != value:
                     return (f"the file page behind {vname} now holds {m.value_name(s[ix])}: a "
                             f"private write reached the file")
+            targets = cache[1] if cache[0] is s else targets_of(s)
             for status_ix, p, pages, refs in table:
                 if s[status_ix] != RUNNING:
                     continue
-                for v, pte_ix, legit_ix in pages:
-                    pte = s[pte_ix]
-                    if pte and not pte & PTE_ZERO:
-                        value = (pte_value(m, s, pte) if pte & PTE_SWAP
-                                 else s[content[(pte >> PTE_SHIFT) - 1]])
+                for i, legit_ix in pages:
+                    target = targets[i]
+                    if target:
+                        value = (s[content[target - 1]] if target > 0
+                                 else pte_value(m, s, m.ptes(s)[i]))
                         if not s[legit_ix] >> value & 1:
                             return (f"{m.procs[p]} can observe {m.value_name(value)} at "
-                                    f"{m.vpages[v]} through its page table, but that is not "
-                                    f"its data")
+                                    f"{m.vpages[i % V]} through its page table, but that is "
+                                    f"not its data")
                 for r, ref_ix, legit_ix in refs:
                     held = s[ref_ix]
                     if held > 0:

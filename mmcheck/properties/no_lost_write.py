@@ -3,9 +3,9 @@ what a device wrote for it through one of its references, or zeroes after DONTNE
 
 from __future__ import annotations
 
+from ..model import codec
+from ..model.kernel.common import F_CONTENT, P_STATUS, RUNNING, V_IDEAL, V_VMA, ZERO_VALUE
 from .observe import pte_value
-from ..state import (PTE_SWAP, FR_CONTENT, PROC_STATUS, PTE_SHIFT, PTE_ZERO, PV_IDEAL, PV_PTE,
-                     PV_VMA, RUNNING, VMA_NONE)
 from .base import Property, register
 
 
@@ -17,27 +17,32 @@ class NoLostWrite(Property):
     catches = "lost write (e.g. DMA into a page COW replaced)"
 
     def compile(self, m):
-        # per process: its status field and, per vpage, (vma, pte, ideal) field indexes
-        table = [(m.proc[p] + PROC_STATUS, p,
-                  [(v, m.pv[p][v] + PV_VMA, m.pv[p][v] + PV_PTE, m.pv[p][v] + PV_IDEAL)
-                   for v in range(m.n_vpages)])
+        # per process: its status field; per vpage its vma, pte and ideal field indexes
+        V = m.n_vpages
+        table = [(m.proc[p] + P_STATUS, p,
+                  [(p * V + v, v, m.pv[p][v] + V_VMA, m.pv[p][v] + V_IDEAL) for v in range(V)])
                  for p in range(len(m.procs))]
-        content = [b + FR_CONTENT for b in m.fr]
+        targets_of, cache = m.pte_targets, m.pte_cache
+        content = [b + F_CONTENT for b in m.fr]
+        initial = m.vpage_initial
 
         def check(s):
+            targets = cache[1] if cache[0] is s else targets_of(s)
             for status_ix, p, pages in table:
                 if s[status_ix] != RUNNING:
                     continue
-                for v, vma_ix, pte_ix, ideal_ix in pages:
-                    if s[vma_ix] == VMA_NONE:
+                for i, v, vma_ix, ideal_ix in pages:
+                    if not s[vma_ix]:
                         continue
-                    pte = s[pte_ix]
-                    if pte == 0:
-                        seen = m.vpage_initial[v]  # a fault maps zeroes or the file page
-                    elif pte & (PTE_ZERO | PTE_SWAP):
-                        seen = pte_value(m, s, pte)
-                    else:
-                        seen = s[content[(pte >> PTE_SHIFT) - 1]]
+                    target = targets[i]
+                    if target > 0:
+                        seen = s[content[target - 1]]
+                    elif target < 0:
+                        seen = pte_value(m, s, m.ptes(s)[i])
+                    elif codec.is_zero(m.ptes(s)[i]):
+                        seen = ZERO_VALUE
+                    else:  # none: a fault maps zeroes or the file page
+                        seen = initial[v]
                     if seen != s[ideal_ix]:
                         return (f"{m.procs[p]} reads {m.value_name(seen)} at {m.vpages[v]} but "
                                 f"its latest data there is {m.value_name(s[ideal_ix])}")

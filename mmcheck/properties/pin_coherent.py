@@ -9,9 +9,9 @@ the same page means the device and the process see each other's writes.  A none 
 
 from __future__ import annotations
 
+from ..model import codec
+from ..model.kernel.common import P_STATUS, RUNNING, V_PTE, V_VMA, ZERO_REF
 from .observe import swapcache_frame
-from ..state import (PTE_SWAP, PROC_STATUS, PTE_SHIFT, PTE_ZERO, PV_PTE, PV_VMA, RUNNING,
-                     VMA_NONE, ZERO_REF)
 from .base import Property, register
 
 
@@ -31,18 +31,23 @@ class PinCoherent(Property):
                 if not held:
                     continue
                 p = m.ref_owner[r]
-                if s[m.proc[p] + PROC_STATUS] != RUNNING:
+                if s[m.proc[p] + P_STATUS] != RUNNING:
                     continue
                 base = m.pv[p][m.ref_vpage[r]]
-                pte = s[base + PV_PTE]
-                if s[base + PV_VMA] == VMA_NONE or pte == 0:
+                pte = s[base + V_PTE]
+                k = codec.kind(pte)
+                if not s[base + V_VMA] or k == codec.NONE:
                     continue
-                if pte & PTE_SWAP:
+                if k == codec.SWAP:
                     # swapped out: coherent only if a fault will map the pinned page again,
                     # i.e. it is the swapcache page of that slot
-                    mapped = swapcache_frame(m, s, (pte >> PTE_SHIFT) - 1) + 1
+                    mapped = swapcache_frame(m, s, codec.slot(pte)) + 1
+                elif k == codec.ZERO:
+                    mapped = ZERO_REF
+                elif k == codec.PRESENT:
+                    mapped = codec.frame(pte) + 1
                 else:
-                    mapped = ZERO_REF if pte & PTE_ZERO else (pte >> PTE_SHIFT)
+                    raise codec.unhandled(pte, "pin-coherent")
                 if mapped != held:
                     where = "the zero page" if held == ZERO_REF else f"f{held - 1}"
                     now = ("the zero page" if mapped == ZERO_REF else f"f{mapped - 1}"

@@ -1,18 +1,25 @@
 """refcount-sane: every page's counters match what references it.
 
-page_count = mappings + FOLL_GET refs + GUP_PIN_COUNTING_BIAS * pins + the swapcache's
-reference + the LRU add batch's reference + references held by threads (and background
-actors) in the middle of an operation; page_mapcount = PTEs mapping it; a swap slot's count
-is the number of swap PTEs using it and SWAP_HAS_CACHE says a swapcache page uses it; a free page is
-referenced by nothing (a reference to a freed page is a use-after-free); no counter goes
-negative.
+What references a frame comes from the declarations, not from a list kept here: every
+state field that points at frames declares what it holds (mmcheck.model.state
+`Field.holds` / `Field.maps`): a PTE maps its page and holds a reference, a GUP reference
+holds 1 (FOLL_GET) or GUP_PIN_COUNTING_BIAS (FOLL_PIN), and a thread's fields hold what
+the step table (mmcheck.model.steps `Step.holds`) says for the step the thread is in.
+Besides the pointers, a frame owes one reference to each of: the pagecache (a file page),
+the swapcache (while it has a slot), the LRU add batch (while it sits in one).
+
+page_count = all of those; page_mapcount = the mapping pointers; a swap slot's count is
+the number of swap entries using it and SWAP_HAS_CACHE says a swapcache page uses it; a
+free page is referenced by nothing (a reference to a freed page is a use-after-free); no
+counter goes negative.
 """
 
 from __future__ import annotations
 
-from ..state import (FL_LRU_BATCH, FR_SLOT, SL_CACHE, SL_SIZE, SL_SWC, FL_ALLOC, FR_FLAGS, FR_MAP, FR_REF, FR_SIZE, PTE_MARKER, PTE_SHIFT, PTE_SWAP,
-                     PTE_ZERO, PV_PTE, TH_FA, TH_FB, TH_FM, TH_PHASE, _getter)
-from ..transitions import PHASE_REFS
+from ..model.codec import PG_ALLOC, PG_LRU_BATCH
+from ..model.kernel.common import F_FLAGS, F_MAP, F_REF, F_SLOT, S_CACHE, S_COUNT
+from ..model.state import FRAME, FRAME_MASK, PTE, THREAD_REC, getter
+from ..model.steps import STEPS
 from .base import Property, register
 
 
@@ -24,64 +31,102 @@ class RefcountSane(Property):
     catches = "refcount bug (use-after-free, leak, underflow)"
 
     def compile(self, m):
-        F = m.n_frames
-        L = m.L
-        skip = PTE_ZERO | PTE_SWAP | PTE_MARKER
-        get_ptes = _getter([m.pv[p][v] + PV_PTE for p in range(len(m.procs))
-                            for v in range(m.n_vpages)])
-        get_refs = _getter(m.refix)
-        get_phases = _getter([b + TH_PHASE for b in m.th])
-        biases = m.ref_bias
-        ref_slice = slice(L.fr_base + FR_REF, L.fr_end, FR_SIZE)
-        map_slice = slice(L.fr_base + FR_MAP, L.fr_end, FR_SIZE)
-        flag_slice = slice(L.fr_base + FR_FLAGS, L.fr_end, FR_SIZE)
-        slot_slice = slice(L.fr_base + FR_SLOT, L.fr_end, FR_SIZE)
-        S = m.n_slots
-        swc_slice = slice(L.sl_base + SL_SWC, L.ref_base, SL_SIZE)
-        cache_slice = slice(L.sl_base + SL_CACHE, L.ref_base, SL_SIZE)
-
+        F, S, L = m.n_frames, m.n_slots, m.L
+        # entries (PTEs): what each maps and holds
+        entries = [(b + i, f.holds or 0, f.maps) for rec, f, i in L.fields_of_kind(PTE)
+                   for _ix, b in L.instances(rec.name)]
+        entry_holds = [(h, mp) for _pos, h, mp in entries]
+        uniform = all(hm == (1, 1) for hm in entry_holds)
+        # the PTE fields are exactly the model's page tables, in the same order
+        assert [pos for pos, _h, _m in entries] == [m.pv[p][v] + L.schema["pv"].offset["pte"]
+                                                    for p in range(len(m.procs))
+                                                    for v in range(m.n_vpages)]
+        # frame pointers outside threads: GUP references (their bias)
+        ptr_fields = [(rec, f, i) for rec, f, i in L.fields_of_kind(FRAME)
+                      if rec is not THREAD_REC]
+        pointers = []
+        for rec, f, i in ptr_fields:
+            if not f.holds:
+                continue  # a pointer that holds no reference (a record of a page, a hint)
+            assert f.holds == "bias" and rec.index == ("ref",), (rec.name, f.name)
+            pointers.extend((b + i, m.ref_bias[ix[0]]) for ix, b in L.instances(rec.name))
+        get_pointers = getter([pos for pos, _n in pointers])
+        biases = [n for _pos, n in pointers]
+        # thread fields by step: [(offset in the thread record, refs, maps, is a mask)]
+        held_by_step = {}
+        for st in STEPS:
+            if st.holds:
+                held_by_step[st.id] = [
+                    (THREAD_REC.offset[alias], refs, maps,
+                     THREAD_REC.field(alias).kind == FRAME_MASK)
+                    for alias, (refs, maps) in st.holds.items()]
+                for alias in st.holds:
+                    assert THREAD_REC.field(alias).kind in (FRAME, FRAME_MASK), (st.name, alias)
+        step_of = getter([b + THREAD_REC.offset["step"] for b in m.th])
+        pc_off = THREAD_REC.offset["pc"]
+        fr0, fr1 = L.span("frame")
+        fsize = L.schema["frame"].size
+        ref_slice = slice(fr0 + F_REF, fr1, fsize)
+        map_slice = slice(fr0 + F_MAP, fr1, fsize)
+        flag_slice = slice(fr0 + F_FLAGS, fr1, fsize)
+        slot_slice = slice(fr0 + F_SLOT, fr1, fsize)
+        sl0, sl1 = L.span("slot")
+        ssize = L.schema["slot"].size
+        swc_slice = slice(sl0 + S_COUNT, sl1, ssize)
+        cache_slice = slice(sl0 + S_CACHE, sl1, ssize)
         base_refs = [0] * F
         for v in m.file_vpages:
             base_refs[m.vpage_file[v]] += 1  # the pagecache's reference
-        fa_ix = [b + TH_FA for b in m.th]
-        fb_ix = [b + TH_FB for b in m.th]
+
+        targets_of, cache = m.pte_targets, m.pte_cache
 
         def expected(s):
             maps = [0] * F
             refs = list(base_refs)
             swcs = [0] * S
-            for pte in get_ptes(s):
-                if pte and not pte & skip:
-                    f = (pte >> PTE_SHIFT) - 1
-                    maps[f] += 1
-                    refs[f] += 1
-                elif pte & PTE_SWAP:
-                    swcs[(pte >> PTE_SHIFT) - 1] += 1
+            if uniform:  # every entry maps its page and holds one reference (the PTEs)
+                for x in (cache[1] if cache[0] is s else targets_of(s)):
+                    if x > 0:
+                        maps[x - 1] += 1
+                        refs[x - 1] += 1
+                    elif x < 0:
+                        swcs[-x - 1] += 1
+            else:
+                for x, (h, mp) in zip(cache[1] if cache[0] is s else targets_of(s), entry_holds):
+                    if x > 0:
+                        maps[x - 1] += mp
+                        refs[x - 1] += h
+                    elif x < 0:
+                        swcs[-x - 1] += 1
             if S:
                 for f, slot in enumerate(s[slot_slice]):
                     if slot:
                         refs[f] += 1  # the swapcache's reference
             if m.lru_batch:
                 for f, flags in enumerate(s[flag_slice]):
-                    if flags & FL_LRU_BATCH:
+                    if flags & PG_LRU_BATCH:
                         refs[f] += 1  # the LRU add batch's reference
-            for r, held in enumerate(get_refs(s)):
+            for held, bias in zip(get_pointers(s), biases):
                 if held > 0:
-                    refs[held - 1] += biases[r]
-            phases = get_phases(s)
-            if any(phases):
-                for t, phase in enumerate(phases):
-                    held = PHASE_REFS.get(phase)
-                    if held is None:
-                        continue
-                    na, nb, nm = held
-                    if na.__class__ is int and not nm:  # the common case, inline
-                        if na and s[fa_ix[t]] > 0:
-                            refs[s[fa_ix[t]] - 1] += na
-                        if nb and s[fb_ix[t]] > 0:
-                            refs[s[fb_ix[t]] - 1] += nb
-                    else:
-                        _in_flight(m, s, t, held, refs, maps)
+                    refs[held - 1] += bias
+            thread_steps = step_of(s)
+            for t, st in enumerate(thread_steps) if any(thread_steps) else ():
+                held = held_by_step.get(st)
+                if held is None:
+                    continue
+                b = m.th[t]
+                for off, nref, nmap, is_mask in held:
+                    value = s[b + off]
+                    if nref == "bias":
+                        nref = m.programs[t][s[b + pc_off]].bias
+                    if is_mask:
+                        for f in range(F):
+                            if value >> f & 1:
+                                refs[f] += nref
+                                maps[f] += nmap
+                    elif value > 0:
+                        refs[value - 1] += nref
+                        maps[value - 1] += nmap
             return refs, maps, swcs
 
         def check(s):
@@ -93,52 +138,29 @@ class RefcountSane(Property):
                 return _explain(m, s, refs, maps)
             if S:
                 if list(s[swc_slice]) != swcs:
-                    i = next(i for i in range(S) if s[m.sl[i] + SL_SWC] != swcs[i])
-                    return (f"swap slot s{i} has swap count {s[m.sl[i] + SL_SWC]} but "
+                    i = next(i for i in range(S) if s[m.sl[i] + S_COUNT] != swcs[i])
+                    return (f"swap slot s{i} has swap count {s[m.sl[i] + S_COUNT]} but "
                             f"{swcs[i]} swap PTEs use it")
                 cached = [0] * S
                 for slot in s[slot_slice]:
                     if slot:
                         cached[slot - 1] += 1
                 if list(s[cache_slice]) != cached:
-                    i = next(i for i in range(S) if s[m.sl[i] + SL_CACHE] != cached[i])
-                    return (f"swap slot s{i}: SWAP_HAS_CACHE is {s[m.sl[i] + SL_CACHE]} but "
+                    i = next(i for i in range(S) if s[m.sl[i] + S_CACHE] != cached[i])
+                    return (f"swap slot s{i}: SWAP_HAS_CACHE is {s[m.sl[i] + S_CACHE]} but "
                             f"{cached[i]} swapcache pages use it")
             return None
 
         return check
 
 
-def _in_flight(m, s, t, held, refs, maps):
-    """References (and a pending mapping) held by thread t in the middle of an operation."""
-    b = m.th[t]
-    na, nb, nm = held
-    if na == "fork_dup":
-        # copy_present_pte: get_page + page_dup_rmap done, the child's PTE not yet set
-        f = s[b + TH_FA] - 1
-        refs[f] += 1
-        maps[f] += 1
-        return
-    if na == "bias":
-        na = m.programs[t][s[b]].bias
-    if na and s[b + TH_FA] > 0:
-        refs[s[b + TH_FA] - 1] += na
-    if nb and s[b + TH_FB] > 0:
-        refs[s[b + TH_FB] - 1] += nb
-    if nm:
-        mask = s[b + TH_FM]
-        for f in range(m.n_frames):
-            if mask >> f & 1:
-                refs[f] += nm
-
-
 def _explain(m, s, refs, maps):
     for f in range(m.n_frames):
         fb = m.fr[f]
-        ref, mapc = s[fb + FR_REF], s[fb + FR_MAP]
+        ref, mapc = s[fb + F_REF], s[fb + F_MAP]
         if ref < 0 or mapc < 0:
             return f"f{f} counter underflow: page_count {ref}, mapcount {mapc}"
-        if not s[fb + FR_FLAGS] & FL_ALLOC and (ref or mapc or refs[f]):
+        if not s[fb + F_FLAGS] & PG_ALLOC and (ref or mapc or refs[f]):
             return (f"f{f} was freed but is still referenced (use-after-free: "
                     f"page_count {ref}, {refs[f]} references)")
         if ref != refs[f]:

@@ -1,0 +1,5 @@
+"""The kernel steps, one module per kernel file they mirror; importing the package binds
+every step function to its entry in the step table (mmcheck.model.steps)."""
+
+from . import background, fault, fork, gup, memory, mprotect, swap, task_mmu  # noqa: F401
+from .. import interpreter  # noqa: F401  (the scenario's own ops register too)
