@@ -26,6 +26,7 @@ import datetime
 import glob
 import json
 import os
+import platform
 import random
 import sys
 import time
@@ -150,7 +151,8 @@ def mutate_tree(obj, rng: random.Random):
         elif kind == 2 and isinstance(parent, dict):
             value = parent.pop(key)
             parent[rng.choice(["X", "Y", "zzz", "name", "page", "as", "ref", "child",
-                               str(key) + "x", "max", "state", "kind", "backing"])] = value
+                               str(key) + "x", "max", "state", "kind", "backing", "object",
+                               "shared", "prot", "type", "objects"])] = value
         elif kind == 3 and isinstance(parent[key], list) and parent[key]:
             parent[key] = parent[key] * rng.randint(0, 3)
         elif kind == 4:
@@ -176,7 +178,15 @@ MENU_OPS = ["write", "read", "munmap", "dontneed", "pageout", "clear_refs", "exi
             {"gup": {"type": "get"}}, {"pin": {"access": "write"}}, {"vmsplice": {}}]
 PAGE_STATES = ["present", "none", "zero", {"state": "present", "kind": "thp"},
                {"state": "none", "backing": "memfd"}, {"state": "present", "kind": "hugetlb"},
-               {"state": "present", "kind": "pte_thp"}]
+               {"state": "present", "kind": "pte_thp"}, {"state": "zero", "kind": "thp"},
+               {"state": "present", "shared": True}, {"state": "none", "object": "FO"},
+               {"state": "present", "object": "FO", "shared": True},
+               {"state": "present", "object": "FO", "prot": "r"},
+               {"state": "none", "object": "FH", "shared": True},
+               {"state": "present", "shared": True, "kind": "hugetlb"}]
+OBJECTS = {"FO": {"type": "memfd"}, "FH": {"type": "memfd_hugetlb"}}
+OBJECT_VARIANTS = [{"type": "memfd"}, {"type": "shmem", "state": "none"}, {"type": "file"},
+                   {"type": "memfd_hugetlb"}, {"type": "file", "state": "none"}]
 
 
 def mutate_semantic(obj, rng: random.Random):
@@ -199,6 +209,12 @@ def mutate_semantic(obj, rng: random.Random):
         elif kind == 1 and isinstance(obj.get("pages"), dict) and obj["pages"]:
             page = rng.choice(list(obj["pages"]))
             obj["pages"][page] = copy.deepcopy(rng.choice(PAGE_STATES))
+            if rng.random() < 0.8:  # usually with the objects those states name
+                objects = obj.setdefault("objects", {})
+                if isinstance(objects, dict):
+                    for name, spec in OBJECTS.items():
+                        objects.setdefault(name, copy.deepcopy(
+                            spec if rng.random() < 0.7 else rng.choice(OBJECT_VARIANTS)))
         elif kind == 2:
             obj["background"] = {k: v for k, v in (("reclaim", rng.randint(0, 2)),
                                                    ("speculative_refs", rng.randint(0, 1)),
@@ -416,6 +432,20 @@ def _cli_args(rng, texts, traces, policies, workdir):
     return [a.format(scenario=scenario, trace=trace, policy=policy, out=out) for a in template]
 
 
+def _machine() -> str:
+    """CPU model, CPU count and Python, for the record."""
+    model = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs, {platform.python_implementation()} " \
+           f"{platform.python_version()}"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mmcheck.fuzzing", description=__doc__.split(
         "\n\n")[0])
@@ -435,8 +465,8 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     report = fuzz(args.inputs, args.seed, args.run_share, args.cli_every, progress=progress)
-    lines = [f"## {datetime.date.today().isoformat()}: {report.inputs:,} inputs, seed "
-             f"{args.seed}, {report.seconds:.0f} s, {len(report.crashes)} crashes", "",
+    lines = [f"## {datetime.date.today().isoformat()}: {report.inputs:,} inputs ({_machine()}), "
+             f"seed {args.seed}, {report.seconds:.0f} s, {len(report.crashes)} crashes", "",
              "| target | outcomes |", "|---|---|"]
     for target, per in sorted(report.counts.items()):
         lines.append(f"| {target} | " + ", ".join(f"{k}: {v:,}" for k, v in sorted(per.items()))
@@ -449,11 +479,14 @@ def main(argv=None) -> int:
     for target, what, tb, _text in report.crashes[:3]:
         print(tb, file=sys.stderr)
     if args.record:
-        header = "# Fuzzing results\n\nNewest first. Produced by `python -m mmcheck.fuzzing --record docs/fuzzing.md`.\n"
+        header = ("# Fuzzing results\n\nNewest first. Produced by `python -m mmcheck.fuzzing "
+                  "--record docs/fuzzing.md`.\n\n")
         old = open(args.record, encoding="utf-8").read() if os.path.exists(args.record) else header
-        body = old[len(header):] if old.startswith(header) else old
+        # the newest entry goes before the first entry, under whatever the file's header says
+        at = old.find("\n## ")
+        head, rest = (old, "") if at < 0 else (old[:at + 1], old[at + 1:])
         with open(args.record, "w", encoding="utf-8") as fh:
-            fh.write(header + "\n" + out + "\n" + body.lstrip("\n"))
+            fh.write(head.rstrip("\n") + "\n\n" + out + "\n" + rest)
     return 1 if report.crashes else 0
 
 

@@ -12,7 +12,7 @@ def test_generated_doc_sections_are_fresh():
     assert docgen.main(["--check"]) == 0, "run python -m mmcheck.report.docgen"
 
 
-SCRIPTED = ["scenarios/classics", "scenarios/anon", "scenarios/nonanon", "scenarios/cow",
+SCRIPTED = ["scenarios/classics", "scenarios/anon", "scenarios/shared", "scenarios/cow",
             "scenarios/paths"]
 
 

@@ -59,10 +59,12 @@ WITNESSES = {
     "gup_fast_seqcount": ("v5.11", ["scenarios/classics/gup_fast_pin_racing_fork.yaml"]),
     "gup_fast_recheck": ("v5.7", ["scenarios/classics/gup_fast_vs_zap.yaml"]),
     "ro_gup_unshare": ("v5.19", ["scenarios/classics/ro_pin_shared_write.yaml",
-                                 "scenarios/nonanon/ro_longterm_pin_zero_page_write.yaml",
+                                 "scenarios/cow/nonanon-ro-pin--zeropage.yaml",
                                  "scenarios/classics/vmsplice_unmap_child.yaml"]),
     "mprotect_writable": ("v6.2", ["scenarios/classics/pin_rw_mprotect_write.yaml",
                                    "scenarios/paths/mprotect_clean_exclusive.yaml"]),
+    "mprotect_shared_writable": ("v6.2", ["scenarios/paths/shared_paths.yaml"]),
+    "fork_copies_hugetlb": ("v6.2", ["scenarios/shared/hugetlb_memfd_fork.yaml"]),
 }
 
 CASES = [(knob, value) for knob in KNOBS for value in KNOBS[knob].values]

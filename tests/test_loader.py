@@ -87,7 +87,8 @@ VALID_SCENARIO = textwrap.dedent("""\
     """)
 
 PATH = "t.yaml"
-DEFAULT_EXTRA = (("kind", "small"), ("backing", "anon"))
+DEFAULT_EXTRA = (("kind", "small"), ("backing", "anon"), ("object", None), ("shared", False),
+                 ("prot", "rw"))
 
 
 def line_of(text: str, snippet: str) -> int:

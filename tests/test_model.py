@@ -71,10 +71,15 @@ SMALL = ["basic_cow", "vmsplice_unmap_child", "pin_rw_fork_parent_write", "ro_pi
          "gup_fast_vs_zap", "pin_rw_mprotect_write"]
 
 
-@pytest.mark.parametrize("name", SMALL)
+SMALL_SHARED = ["scenarios/shared/memfd_private_and_shared.yaml",
+                "scenarios/shared/memfd_shared_two_processes.yaml",
+                "scenarios/cow/nonanon-basic--memfd.yaml"]
+
+
+@pytest.mark.parametrize("name", SMALL + SMALL_SHARED)
 @pytest.mark.parametrize("policy", ["v4.9-pv", "v5.7", "v5.9", "v5.19"])
 def test_canonical_count_equals_brute_force_orbit_count(name, policy):
-    m = model_for(f"scenarios/classics/{name}.yaml", policy)
+    m = model_for(name if "/" in name else f"scenarios/classics/{name}.yaml", policy)
     raw = reachable_raw(m)
     n = m.n_frames
     perms = list(itertools.permutations(range(n)))

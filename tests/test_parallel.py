@@ -91,7 +91,9 @@ def test_progress_once_per_level():
 
 @pytest.mark.parametrize("path", ["scenarios/classics/vmsplice_unmap_child.yaml",
                                   "scenarios/classics/gup_fast_pin_racing_fork.yaml",
-                                  "scenarios/anon/pinned_swapped_out_read_write.yaml"])
+                                  "scenarios/anon/pinned_swapped_out_read_write.yaml",
+                                  "scenarios/shared/shmem_swap_roundtrip.yaml",
+                                  "scenarios/cow/nonanon-ro-pin--memfd.yaml"])
 @pytest.mark.parametrize("policy", ["v5.7", "v5.9", "v5.19"])
 def test_mm_scenarios_same_as_one_process(path, policy):
     sc = load_scenario(path)

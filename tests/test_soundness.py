@@ -23,6 +23,9 @@ ORBIT_CASES = [
     ("scenarios/anon/fork_vs_reclaim.yaml", "v5.11"),
     ("scenarios/anon/odirect_swap_read_write.yaml", "v5.11"),
     ("scenarios/anon/pinned_swapped_out_read_write.yaml", "v5.19"),
+    ("scenarios/shared/shmem_swap_roundtrip.yaml", "v5.11"),
+    ("scenarios/shared/shmem_reclaim_pinned.yaml", "v6.2"),
+    ("scenarios/paths/shmem_swap_device_full.yaml", "v5.11"),
 ]
 
 

@@ -22,7 +22,7 @@ import pytest
 from mmcheck.engine import explorer
 from support import reachable_within
 from mmcheck.model.kernel.common import FORKING, UNBORN
-from mmcheck.model.state import FRAMES, PROCESS, PV, SLOTS, THREAD_REC
+from mmcheck.model.state import FRAMES, OBJECT_REC, PROCESS, PV, SLOTS, THREAD_REC
 from mmcheck.model.steps import FORK_COPY, RECLAIM_UNMAP, TRY_TO_UNMAP
 from mmcheck.scenario.loader import load_scenario, load_scenario_text
 from mmcheck.model.model import MMModel
@@ -32,6 +32,7 @@ from mmcheck.report.runner import run_policy
 PROC_SIZE, PV_SIZE, TH_SIZE = PROCESS.size, PV.size, THREAD_REC.size
 (PV_IDEAL, PV_LEGIT), (TH_PC,) = PV.offsets("ideal", "legit"), THREAD_REC.offsets("pc")
 (FR_CONTENT,), (SL_CONTENT,) = FRAMES.offsets("content"), SLOTS.offsets("content")
+OB_IDEAL, OB_LEGIT = OBJECT_REC.offsets("ideal", "legit")
 from mmcheck.report.trace import check_trace
 
 PROPS = "[no-leak, pin-coherent, no-lost-write, refcount-sane, exclusive-sane]"
@@ -80,7 +81,21 @@ BOTH = ("{X: none, Y: none}", """\
       - device_write
       - put
     """)
-CASES = [("three-procs", THREE_PROCS, 12), ("pages", PAGES, 11), ("both", BOTH, 10)]
+# shared memory: a MAP_SHARED|MAP_ANONYMOUS page (one shmem object, all processes) next to
+# two interchangeable private pages; the object's ideal memory holds values that name
+# processes, and a shared page is never renamed (it is tied to its object)
+SHARED = ("{S: {state: none, shared: true}, X: none, Z: none}", """\
+    processes: 3
+    references: 1
+    ops:
+      - write
+      - fork: {max: 2}
+      - gup: {type: pin, access: write, longterm: true}
+      - device_write
+      - pageout
+    """)
+CASES = [("three-procs", THREE_PROCS, 12), ("pages", PAGES, 11), ("both", BOTH, 10),
+         ("shared", SHARED, 11)]
 
 
 def model_for(case, policy, symmetry=True):
@@ -115,7 +130,7 @@ class NameRenamer:
         pages_ok = FORKING not in statuses and (UNBORN not in statuses or not forks_left)
         classes = {}
         for v, pg in enumerate(m.scenario.pages):
-            if pages_ok:
+            if pages_ok and not pg.get("shared"):
                 classes.setdefault((pg.get("kind", "small"), pg.state), []).append(v)
         page_maps = [list(range(m.n_vpages))]
         for vs in classes.values():
@@ -144,7 +159,7 @@ class NameRenamer:
                 name = f"{pn[hit[1]]}:{vn[hit[2]]}/e{hit[3]}"
             elif (hit := re.fullmatch(r"dev:([\w.]+)/e(\d+)", name)):
                 name = f"dev:{ref(hit[1])}/e{hit[2]}"
-            elif (hit := re.fullmatch(r"(\w+)@0", name)):
+            elif (hit := re.fullmatch(r"(\w+)@0", name)) and hit[1] in vn:
                 name = f"{vn[hit[1]]}@0"
             return self.value_ix[name]
 
@@ -173,6 +188,9 @@ class NameRenamer:
             out[b + FR_CONTENT] = value(s[b + FR_CONTENT])
         for b in m.sl:
             out[b + SL_CONTENT] = value(s[b + SL_CONTENT])
+        for b in m.ob:  # memory objects stay; the values in them move
+            out[b + OB_IDEAL] = value(s[b + OB_IDEAL])
+            out[b + OB_LEGIT] = mask(s[b + OB_LEGIT])
         return tuple(out)
 
 

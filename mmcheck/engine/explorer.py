@@ -33,8 +33,24 @@ A model is any object with these methods:
 
 ``is_final(state) -> bool`` (optional)
     True when the state is a proper end state (e.g. every thread finished its program). It is
-    called only on expanded states that have no successors: those that are not final are
-    *stuck* (deadlocked) states. Without ``is_final`` every such state counts as final.
+    called on expanded states that have no successors: those that are not final are *stuck*
+    (deadlocked) states. Without ``is_final`` every such state counts as final.
+
+Properties of other kinds (all optional; the invariants above are the ``always`` kind):
+
+``step_checks() -> Sequence[tuple[str, Callable[[State, Label, State], str | None]]]``
+    Checked on every transition ``(state, label, successor)`` the search takes, new successor
+    or not (history: "a write that lands while its page is write-protected was reported").
+    The counterexample is the shortest path to ``state`` plus that transition.
+
+``final_checks() -> Sequence[tuple[str, Check]]``
+    Checked on every stored state that ``is_final`` says is final.
+
+``sometimes() -> Sequence[Sometimes]``
+    Reachability goals (vacuity): each has ``name``, the ``goals`` it must see, and a
+    ``cover`` function returning the goals a state satisfies (``on == "state"``, called on
+    every stored state) or a transition label satisfies (``on == "label"``, called once per
+    distinct label taken, after the search).  The result lists the goals never reached.
 
 Search
 ======
@@ -58,7 +74,19 @@ State = Hashable
 Label = Hashable
 Check = Callable[[Any], Optional[str]]
 
-__all__ = ["ExplorationProgress", "Result", "Trace", "concretize", "explore"]
+__all__ = ["ExplorationProgress", "Result", "Sometimes", "Trace", "concretize", "explore"]
+
+
+@dataclass
+class Sometimes:
+    """A reachability property: every goal must be reached by some explored state
+    (``on="state"``: ``cover(state)``) or transition label (``on="label"``:
+    ``cover(label)``); ``cover`` returns the goals satisfied (an iterable)."""
+
+    name: str
+    goals: tuple
+    cover: Callable[[Any], Any]
+    on: str = "state"
 
 # Marks "the successor loop did not run": no model label can be this object.
 _NO_SUCCESSOR = object()
@@ -120,6 +148,8 @@ class Result:
     stuck_trace: Optional[Trace] = None
     violations: dict = field(default_factory=dict)
     level_sizes: list = field(default_factory=list)
+    # sometimes-property name -> goals never reached (meaningful when ``complete``)
+    unreached: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -165,14 +195,25 @@ class _Search:
         # Absolute stored-state count of the next periodic progress report.
         self.next_progress_at = self.progress_every
 
-        self.invariants: list[tuple[str, Check]] = [
-            (name, check) for name, check in model.invariants()
-        ]
+        final_checks = list(getattr(model, "final_checks", lambda: ())())
+        self.sometimes = list(getattr(model, "sometimes", lambda: ())())
+        self.reached: dict = {sm.name: set() for sm in self.sometimes}
+        state_goals = [sm for sm in self.sometimes if sm.on == "state"]
+        self.invariants: list[tuple[str, Check]] = (
+            [(name, check) for name, check in model.invariants()]
+            + [(name, _on_final(check, self.is_final)) for name, check in final_checks])
+        # state-based reachability goals ride along with the state checks: they never fail
+        self.goal_checks = [(sm.name, _recording(sm, self.reached[sm.name]))
+                            for sm in state_goals]
+        self.step_checks: list = list(getattr(model, "step_checks", lambda: ())())
+        self.step_names = [name for name, _check in self.step_checks]
         # Checks still without a counterexample; replaced (never mutated) when one fails,
         # because the hot loop may be iterating over the old list at that moment.
-        self.active_checks: list[tuple[str, Check]] = list(self.invariants)
-        # name -> (state, reason) of the first violation found in BFS order.
-        self.first_violations: dict[str, tuple[Any, str]] = {}
+        self.active_checks: list[tuple[str, Check]] = list(self.invariants) + self.goal_checks
+        self.active_steps: list = list(self.step_checks)
+        # name -> (state, reason[, label, successor]) of the first violation in BFS order
+        # (a step property's violation is the transition from `state`).
+        self.first_violations: dict[str, tuple] = {}
 
         self.visited: dict = {}
         # defaultdict: `counts[label] += 1` is the cheapest per-transition count in CPython.
@@ -195,9 +236,21 @@ class _Search:
         if name not in self.first_violations:
             self.first_violations[name] = (state, str(reason))
             self.active_checks = [c for c in self.active_checks if c[0] != name]
-            if self.stop_when_all_violated and self.invariants and not self.active_checks:
-                raise _StopSearch("violations")
+            self._maybe_stop()
         return self.active_checks
+
+    def _record_step_violation(self, name, state, label, successor, reason) -> list:
+        """Keep the first counterexample of step property ``name`` (a transition)."""
+        if name not in self.first_violations:
+            self.first_violations[name] = (state, str(reason), label, successor)
+            self.active_steps = [c for c in self.active_steps if c[0] != name]
+            self._maybe_stop()
+        return self.active_steps
+
+    def _maybe_stop(self) -> None:
+        if (self.stop_when_all_violated and (self.invariants or self.step_checks)
+                and len(self.first_violations) == len(self.invariants) + len(self.step_checks)):
+            raise _StopSearch("violations")
 
     def _record_terminal(self, state: Any) -> None:
         """Classify an expanded state without successors as final or stuck."""
@@ -260,6 +313,14 @@ class _Search:
             if reason is not None:
                 self._record_violation(name, state, reason)
 
+    def _check_steps(self, state, label, successor, steps) -> list:
+        """Step properties on one transition (rare path: only when the model has some)."""
+        for name, check in steps:
+            reason = check(state, label, successor)
+            if reason is not None:
+                steps = self._record_step_violation(name, state, label, successor, reason)
+        return steps
+
     # ------------------------------------------------------------------ hot loops
     # The two variants differ only in the canonical() call; they are duplicated so the
     # canonicalize flag is tested once per level instead of once per transition.
@@ -274,6 +335,8 @@ class _Search:
         record_violation = self._record_violation
         no_successor = _NO_SUCCESSOR
         checks = self.active_checks
+        steps = self.active_steps
+        check_steps = self._check_steps
         stored = len(visited)
         checkpoint = self._first_checkpoint(stored)
 
@@ -282,6 +345,8 @@ class _Search:
             for label, successor in successors(state):
                 successor = canonical(successor)
                 label_counts[label] += 1
+                if steps:
+                    steps = check_steps(state, label, successor, steps)
                 if successor in visited:
                     continue
                 if stored == checkpoint:
@@ -306,6 +371,8 @@ class _Search:
         record_violation = self._record_violation
         no_successor = _NO_SUCCESSOR
         checks = self.active_checks
+        steps = self.active_steps
+        check_steps = self._check_steps
         stored = len(visited)
         checkpoint = self._first_checkpoint(stored)
 
@@ -313,6 +380,8 @@ class _Search:
             label = no_successor
             for label, successor in successors(state):
                 label_counts[label] += 1
+                if steps:
+                    steps = check_steps(state, label, successor, steps)
                 if successor in visited:
                     continue
                 if stored == checkpoint:
@@ -357,9 +426,14 @@ class _Search:
 
     # ---------------------------------------------------------------- results
 
-    def trace_to(self, state: Any, reason: str) -> Trace:
-        """Rebuild the BFS path to ``state`` from parent links, re-deriving its labels."""
-        return trace_from(self.model, self.canonicalize, state, self.visited.__getitem__, reason)
+    def trace_to(self, state: Any, reason: str, label=_NO_SUCCESSOR, successor=None) -> Trace:
+        """Rebuild the BFS path to ``state`` from parent links, re-deriving its labels (and,
+        for a step property, the violating transition out of it)."""
+        trace = trace_from(self.model, self.canonicalize, state, self.visited.__getitem__,
+                           reason)
+        if label is not _NO_SUCCESSOR:
+            trace = extend(trace, label, successor)
+        return trace
 
     def result(self) -> Result:
         elapsed = time.perf_counter() - self.start_time
@@ -371,7 +445,7 @@ class _Search:
             level_sizes.append(len(pending))
         violations = {
             name: self.trace_to(*self.first_violations[name])
-            for name, _ in self.invariants
+            for name in [n for n, _ in self.invariants] + self.step_names
             if name in self.first_violations
         }
         stuck_trace = (
@@ -393,7 +467,43 @@ class _Search:
             stuck_trace=stuck_trace,
             violations=violations,
             level_sizes=level_sizes,
+            unreached=unreached_goals(self.sometimes, self.reached, self.label_counts),
         )
+
+
+def _on_final(check, is_final):
+    """A final-state property as a state check: only final states are judged."""
+    if is_final is None:
+        return check
+    return lambda state: check(state) if is_final(state) else None
+
+
+def _recording(sometimes, reached: set):
+    """A state-based reachability goal as a state check that never fails."""
+    cover = sometimes.cover
+
+    def check(state):
+        reached.update(cover(state))
+        return None
+    return check
+
+
+def unreached_goals(sometimes, reached: dict, label_counts) -> dict:
+    """Per sometimes property, the goals no explored state or label reached."""
+    out = {}
+    for sm in sometimes:
+        got = set(reached.get(sm.name, ()))
+        if sm.on == "label":
+            for label in label_counts:
+                got.update(sm.cover(label))
+        out[sm.name] = [g for g in sm.goals if g not in got]
+    return out
+
+
+def extend(trace: Trace, label: Any, successor: Any) -> Trace:
+    """The trace with one more transition (a step property's violating step)."""
+    return Trace(states=trace.states + [successor], labels=trace.labels + [label],
+                 reason=trace.reason, depth=trace.depth + 1)
 
 
 def trace_from(model: Any, canonicalize: bool, state: Any, parent_of: Callable[[Any], Any],

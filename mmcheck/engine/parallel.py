@@ -171,7 +171,11 @@ class _Workers:
 def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all_violated,
            progress):
     start = time.perf_counter()
-    names = [name for name, _check in model.invariants()]
+    names = ([name for name, _check in model.invariants()]
+             + [name for name, _check in getattr(model, "final_checks", lambda: ())()]
+             + [name for name, _check in getattr(model, "step_checks", lambda: ())()])
+    sometimes = list(getattr(model, "sometimes", lambda: ())())
+    reached: dict = {sm.name: set() for sm in sometimes}
     first: dict = {}  # name -> (depth, state, reason)
     final = stuck = 0
     first_stuck = None
@@ -188,9 +192,11 @@ def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all
             stuck += info["stuck"]
             if first_stuck is None and info["first_stuck"] is not None:
                 first_stuck = info["first_stuck"]
-            for name, state, reason in info["violations"]:
+            for name, *found in info["violations"]:
                 if name not in first:
-                    first[name] = (depth, state, reason)
+                    first[name] = (depth, *found)
+            for name, goals in info["reached"].items():
+                reached[name].update(goals)
         return sum(r[1]["frontier"] for r in replies)
 
     frontier = absorb(workers.ask(("init", names))[0], 0)
@@ -241,8 +247,11 @@ def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all
     violations = {}
     for name in names:
         if name in first:
-            _depth, state, reason = first[name]
-            violations[name] = explorer.trace_from(model, canonicalize, state, parent_of, reason)
+            _depth, state, reason, *step = first[name]
+            trace = explorer.trace_from(model, canonicalize, state, parent_of, reason)
+            if step:  # a step property: the violating transition out of `state`
+                trace = explorer.extend(trace, *step)
+            violations[name] = trace
     stuck_trace = (explorer.trace_from(model, canonicalize, first_stuck, parent_of,
                                        "stuck: no successor and not final")
                    if first_stuck is not None else None)
@@ -252,7 +261,8 @@ def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all
         transitions=sum(label_counts.values()), max_depth=max(len(level_sizes) - 1, 0),
         elapsed=elapsed, states_per_second=stored / elapsed if elapsed > 0 else 0.0,
         label_counts=dict(label_counts), final_states=final, stuck_states=stuck,
-        stuck_trace=stuck_trace, violations=violations, level_sizes=level_sizes)
+        stuck_trace=stuck_trace, violations=violations, level_sizes=level_sizes,
+        unreached=explorer.unreached_goals(sometimes, reached, label_counts))
 
 
 # ------------------------------------------------------------------------------ workers
@@ -303,7 +313,14 @@ class _Worker:
         self.inboxes, self.conn = inboxes, conn
         self.canonical = model.canonical if canonicalize else None
         self.is_final = getattr(model, "is_final", None)
+        # the same property kinds as the one-process search (mmcheck.engine.explorer)
         self.checks = dict(model.invariants())
+        for name, check in getattr(model, "final_checks", lambda: ())():
+            self.checks[name] = explorer._on_final(check, self.is_final)
+        self.step_checks = dict(getattr(model, "step_checks", lambda: ())())
+        self.sometimes = [sm for sm in getattr(model, "sometimes", lambda: ())()
+                          if sm.on == "state"]
+        self.reached = {sm.name: set() for sm in self.sometimes}
         # state -> parent link: _INITIAL, or the parent's (level, owner, index) packed
         # in one int (see _link), so only the state crosses a process boundary
         self.visited: dict = {}
@@ -338,7 +355,8 @@ class _Worker:
         the next level; return the violations found (name, state, reason), first per
         name."""
         visited, nxt = self.visited, []
-        found, checks = [], [(n, self.checks[n]) for n in active]
+        found, checks = [], [(n, self.checks[n]) for n in active if n in self.checks]
+        covers = [(sm.cover, self.reached[sm.name]) for sm in self.sometimes]
         for state, link in zip(states, links):
             if state in visited:
                 continue
@@ -350,6 +368,8 @@ class _Worker:
                     if reason is not None:
                         found.append((name, state, str(reason)))
                         checks = [c for c in checks if c[0] != name]
+            for cover, reached in covers:
+                reached.update(cover(state))
         self.levels.append(nxt)
         return found
 
@@ -378,6 +398,8 @@ class _Worker:
         final = stuck = 0
         first_stuck = None
         base = (depth * w + me) << _INDEX_BITS
+        steps = [(n, self.step_checks[n]) for n in active if n in self.step_checks]
+        step_found = []
         for index, state in enumerate(frontier):
             any_successor = False
             for label, succ in successors(state):
@@ -385,6 +407,12 @@ class _Worker:
                 if canonical is not None:
                     succ = canonical(succ)
                 counts[label] += 1
+                if steps:
+                    for name, check in steps:
+                        reason = check(state, label, succ)
+                        if reason is not None:
+                            step_found.append((name, state, str(reason), label, succ))
+                            steps = [c for c in steps if c[0] != name]
                 owner = hash(succ) % w
                 if owner == me:
                     states.append(succ)
@@ -420,12 +448,17 @@ class _Worker:
                 states.extend(batch_states)
                 links.extend(sender_base | i for i in parents)
         found = self._store(states, links, active)
-        return self._report(found, final, stuck, first_stuck)
+        # a step violation is a transition out of this level: it ranks with the violations
+        # of the states stored into the next level (one transition deeper)
+        return self._report(step_found + found, final, stuck, first_stuck)
 
     def _report(self, found, final, stuck, first_stuck):
+        reached = {name: goals for name, goals in self.reached.items()}
+        self.reached = {name: set() for name in self.reached}  # send each goal once
         return {"stored": len(self.visited), "frontier": len(self.levels[-1]),
                 "violations": found, "final": final, "stuck": stuck,
-                "first_stuck": first_stuck, "transitions": sum(self.counts.values())}
+                "first_stuck": first_stuck, "transitions": sum(self.counts.values()),
+                "reached": reached}
 
 
 # parent links: ((level * workers + owner) << _INDEX_BITS) | index in that level's list

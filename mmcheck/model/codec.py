@@ -196,6 +196,11 @@ def hw_dirty(pte: int) -> int:
     return pte | DIRTY
 
 
+def mkclean(pte: int) -> int:
+    """pte_mkclean: the hardware dirty bit goes (x86: soft-dirty stays)."""
+    return pte & ~DIRTY
+
+
 def clear_soft_dirty(pte: int) -> int:
     return pte & ~SOFT_DIRTY
 
@@ -263,8 +268,18 @@ VM_SHARED = 4
 VM_UFFD_WP = 8
 VM_SOFTDIRTY = 16  # set on new VMAs; clear_refs(4) clears it: then soft-dirty is tracked
 VM_HUGETLB = 32
+# vma->anon_vma != NULL (not a vm_flags bit in the kernel; kept here because it belongs to
+# the VMA): set by anon_vma_prepare() on the first anonymous page (do_anonymous_page's
+# write fault, do_cow_fault, wp_page_copy, a THP fault, a private hugetlb page) and by
+# anon_vma_fork(); fork copies the page tables of a VMA only if it has one (vma_needs_copy)
+VM_ANON_VMA = 64
+# the mapping's file needs dirty accounting (vma_wants_writenotify: a filesystem with
+# page_mkwrite / writeback, e.g. ext4; not shmem or hugetlbfs): a shared writable mapping of
+# it write-faults on the first store to every page
+VM_WRITENOTIFY_FS = 128
 _VM_NAMES = ((VM_READ, "r"), (VM_WRITE, "w"), (VM_SHARED, "s"), (VM_UFFD_WP, "uffd-wp"),
-             (VM_SOFTDIRTY, "softdirty"), (VM_HUGETLB, "hugetlb"))
+             (VM_SOFTDIRTY, "softdirty"), (VM_HUGETLB, "hugetlb"), (VM_ANON_VMA, "anon_vma"),
+             (VM_WRITENOTIFY_FS, "dirty-accounted"))
 
 
 def vma_present(vm_flags: int) -> bool:
@@ -273,6 +288,34 @@ def vma_present(vm_flags: int) -> bool:
 
 def vma_writable(vm_flags: int) -> bool:
     return bool(vm_flags & VM_WRITE)
+
+
+def is_cow_mapping(vm_flags: int) -> bool:
+    """include/linux/mm.h is_cow_mapping(): a private mapping (every mapping the model
+    makes may write: VM_MAYWRITE)."""
+    return not vm_flags & VM_SHARED
+
+
+def is_shared(vm_flags: int) -> bool:
+    return bool(vm_flags & VM_SHARED)
+
+
+def vma_wants_writenotify(vm_flags: int) -> bool:
+    """mm/mmap.c vma_wants_writenotify(): a shared writable mapping whose PTEs are mapped
+    R/O so that the first store faults: the filesystem wants to know (page_mkwrite, dirty
+    accounting), or soft-dirty tracking is on (64e455079e1b).  hugetlbfs and shmem need
+    neither by themselves; hugetlb PTEs ignore vm_page_prot anyway (make_huge_pte)."""
+    if vm_flags & (VM_SHARED | VM_WRITE) != VM_SHARED | VM_WRITE or vm_flags & VM_HUGETLB:
+        return False
+    return bool(vm_flags & VM_WRITENOTIFY_FS) or vma_soft_dirty_enabled(vm_flags)
+
+
+def vm_page_prot_writable(vm_flags: int) -> bool:
+    """Does vma->vm_page_prot allow writes (what mk_pte() gives a PTE a fault maps without
+    FAULT_FLAG_WRITE)?  Only for a shared writable mapping that wants no write notification;
+    a private mapping's vm_page_prot is always R/O (COW)."""
+    return (vm_flags & (VM_SHARED | VM_WRITE) == VM_SHARED | VM_WRITE
+            and not vma_wants_writenotify(vm_flags))
 
 
 def vma_soft_dirty_enabled(vm_flags: int) -> bool:
@@ -302,13 +345,15 @@ PG_FILE = 16  # a pagecache page (file or memfd), not anonymous
 PG_THP = 32  # PMD-mapped transparent huge page (modelled as one unit)
 PG_PTE_THP = 64  # PTE-mapped THP (one subpage mapped here; the folio has others)
 PG_HUGETLB = 128  # hugetlb page
+PG_SHMEM = 256  # a shmem (memfd, tmpfs, shared anonymous) pagecache page: swap-backed
 PG_CLASS = PG_THP | PG_PTE_THP | PG_HUGETLB
 PAGE_FLAG_NAMES = ((PG_ANON_EXCLUSIVE, "AnonExclusive"), (PG_LOCKED, "Locked"),
                    (PG_LRU_BATCH, "LRU batch"))
 
 
 def page_kind(flags: int) -> str:
-    return ("file" if flags & PG_FILE else "thp" if flags & PG_THP else
+    return ("hugetlb file" if flags & PG_FILE and flags & PG_HUGETLB else
+            "shmem" if flags & PG_SHMEM else "file" if flags & PG_FILE else "thp" if flags & PG_THP else
             "pte-mapped thp" if flags & PG_PTE_THP else
             "hugetlb" if flags & PG_HUGETLB else "anon")
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from ..scenario import menu as menu_mod
 from ..scenario.spec import Loc, Op, ThreadSpec
-from .codec import PG_HUGETLB, PG_PTE_THP, PG_THP
+from .codec import PG_FILE, PG_HUGETLB, PG_PTE_THP, PG_SHMEM, PG_THP
 
 PAGE_CLASS = {"small": 0, "thp": PG_THP, "pte_thp": PG_PTE_THP, "hugetlb": PG_HUGETLB}
+# page flags of an object type's page cache pages
+OBJECT_PAGE_FLAGS = {"memfd": PG_FILE | PG_SHMEM, "shmem": PG_FILE | PG_SHMEM, "file": PG_FILE,
+                     "memfd_hugetlb": PG_FILE | PG_HUGETLB}
+NO_OBJECT = -1
 BACKGROUND_ACTORS = (  # (thread name, op kind, scenario setting)
     ("reclaim", "reclaim", "reclaim"),
     ("speculative", "speculative_ref", "speculative_refs"),
@@ -53,18 +57,21 @@ class CompiledScenario:
                 scenario.processes, scenario.refs, None)
             self.n_counters = 0
         self._compile_names(scenario)
+        self._compile_objects(scenario)
         self._compile_values(scenario)
         self._compile_refs(scenario, pin_bias)
         self._compile_programs(scenario)
         self._compile_background(scenario)
         P, V, T, R = len(self.procs), len(self.vpages), len(self.threads), len(self.refs)
         self.n_vpages = V
+        O = len(self.objects)
         uses_swap = bool(scenario.background_setting("reclaim", 0)) or any(
             op.kind == "pageout" for th in self.threads for op in th.program)
         # swap slots in use at once: one per swap PTE, and swapcache pages whose PTEs are
         # gone (at most one per process and vpage too), plus one being added; more and
-        # the swap device is full (mmcheck.model.kernel.swap.add_to_swap)
-        self.n_slots = P * V + 1 if uses_swap else 0
+        # the swap device is full (mmcheck.model.kernel.swap.add_to_swap); a shmem object's
+        # page cache may hold one too
+        self.n_slots = P * V + 1 + sum(self.obj_shmem) if uses_swap else 0
         # The LRU add batch may hold pages nothing else does (mapped, then zapped): at most
         # its capacity (mmcheck.model.kernel.common.lru_cache_add).
         self.lru_batch_capacity = P * V + 1 if self.lru_batch else 0
@@ -72,11 +79,10 @@ class CompiledScenario:
         # keep one nobody maps, a thread or actor inside an operation holds at most one
         # page that is neither mapped nor referenced (wp_page_copy's new or old page, a
         # zap, a speculative reference), a swap slot may keep one in the swapcache, every
-        # file page has its pagecache page, and the LRU batch may hold some
-        self.n_frames = (P * V + R + T + self.n_slots + len(self.file_vpages)
-                         + self.lru_batch_capacity)
+        # object has its page cache page, and the LRU batch may hold some
+        self.n_frames = (P * V + R + T + self.n_slots + O + self.lru_batch_capacity)
         self.sizes = {"proc": P, "vpage": V, "thread": T, "frame": self.n_frames,
-                      "slot": self.n_slots, "ref": R, "counter": self.n_counters}
+                      "slot": self.n_slots, "ref": R, "counter": self.n_counters, "object": O}
 
     # ------------------------------------------------------------------ names
     def _compile_names(self, sc):
@@ -93,29 +99,84 @@ class CompiledScenario:
         self.roots = [i for i, p in enumerate(self.sc_processes) if p.parent is None]
         self.event_bit = {e: 1 << i for i, e in enumerate(sc.events)}
         self.vpage_class = [PAGE_CLASS[pg.get("kind", "small")] for pg in sc.pages]
-        self.file_vpages = [v for v, pg in enumerate(sc.pages)
-                            if pg.get("backing", "anon") != "anon"]
-        # the pagecache page of a file vpage is frame number i for the i-th file vpage
-        self.vpage_file = [None] * len(sc.pages)
-        for i, v in enumerate(self.file_vpages):
-            self.vpage_file[v] = i
+        self.vpage_shared = [bool(pg.get("shared")) for pg in sc.pages]
+        self.vpage_writable = [pg.get("prot", "rw") == "rw" for pg in sc.pages]
         self.n_program_threads = len(self.threads)
         self.is_menu = [self.menu_instances is not None] * len(self.threads)
+
+    # ------------------------------------------------------------------ objects
+    def _compile_objects(self, sc):
+        """Memory objects, and which one each process maps at each virtual page
+        (`pv_object[p][v]`, NO_OBJECT for anonymous memory).  A declared object, or a
+        page's `backing:` object, is the same object in every process; a MAP_SHARED|
+        MAP_ANONYMOUS page is one object per initial process, which its children share."""
+        self.objects, self.obj_type, self.obj_present = [], [], []
+        by_name = {}
+        per_root = []  # (object spec, page index) of shared anonymous pages
+        for ob in sc.objects:
+            if ob.implicit == "shared_anon":
+                per_root.append(ob)
+                continue
+            by_name[ob.name] = len(self.objects)
+            self.objects.append(ob.name)
+            self.obj_type.append(ob.type)
+            self.obj_present.append(ob.state == "present")
+        root_of = []
+        for p, ps in enumerate(self.sc_processes):
+            q = ps
+            while q.parent is not None:
+                q = next(x for x in self.sc_processes if x.name == q.parent)
+            root_of.append(self.proc_index[q.name])
+        shared_anon = {}  # (root, object name) -> index
+        for r in self.roots:
+            for ob in per_root:
+                shared_anon[r, ob.name] = len(self.objects)
+                name = ob.name if len(self.roots) == 1 else f"{self.procs[r]}:{ob.name}"
+                self.objects.append(name)
+                self.obj_type.append(ob.type)
+                self.obj_present.append(ob.state == "present")
+        self.pv_object = []
+        for p in range(len(self.procs)):
+            row = []
+            for pg in sc.pages:
+                name = pg.get("object")
+                if name is None:
+                    row.append(NO_OBJECT)
+                elif name in by_name:
+                    row.append(by_name[name])
+                else:
+                    row.append(shared_anon[root_of[p], name])
+            self.pv_object.append(row)
+        self.obj_flags = [OBJECT_PAGE_FLAGS[t] for t in self.obj_type]
+        self.obj_shmem = [bool(f & PG_SHMEM) for f in self.obj_flags]
 
     # ------------------------------------------------------------------ values
     def _compile_values(self, sc):
         """Every value a page can hold gets an id; writes produce distinct values so that
-        what a process observes says exactly where it came from."""
+        what a process observes says exactly where it came from.  FOLLOW is the ideal of a
+        private mapping of an object the process has not written: it reads the object's
+        data (whatever the object holds, or held since)."""
         self.values = ["zero"]
-        self.file_value = {}
-        for v in self.file_vpages:
-            self.file_value[v] = len(self.values)
-            self.values.append(f"{sc.pages[v].name}@{sc.pages[v].get('backing')}")
-        self.vpage_initial = [self.file_value.get(v, 0) for v in range(len(sc.pages))]
+        self.follow_value = None
+        if self.objects:
+            self.follow_value = len(self.values)
+            self.values.append("(the object's data)")
+        self.obj_initial = []
+        names = {ob.name: ob for ob in sc.objects}
+        for o, name in enumerate(self.objects):
+            if not self.obj_present[o]:
+                self.obj_initial.append(0)
+                continue
+            self.obj_initial.append(len(self.values))
+            spec = names.get(name) or names[name.split(":", 1)[1]]
+            if spec.implicit == "backing":  # the name trace format 1 knew: X@memfd
+                self.values.append(name)
+            else:
+                self.values.append(f"{name}@0")
         self.init_value = {}
         for p in self.roots:
-            for pg in sc.pages:
-                if pg.state == "present":
+            for v, pg in enumerate(sc.pages):
+                if pg.state == "present" and self.pv_object[p][v] == NO_OBJECT:
                     prefix = "" if len(self.roots) == 1 else f"{self.procs[p]}:"
                     self.init_value[p, pg.name] = len(self.values)
                     self.values.append(f"{prefix}{pg.name}@0")

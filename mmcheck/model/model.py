@@ -9,12 +9,13 @@ canonical, invariants, is_final) over the flat state tuples laid out by the stat
 from __future__ import annotations
 
 from .. import properties as props
+from ..engine.explorer import Sometimes
 from . import codec, interpreter, kernel, rules, snapshot as snapshot_mod, steps
 from .canonical import Canonicalizer
 from .compile import CompiledScenario
 from .kernel.common import (
-    F_CONTENT, F_FLAGS, F_MAP, F_REF, GUP_PIN_COUNTING_BIAS, P_STATUS, RUNNING, T_PC, T_STEP,
-    V_IDEAL, V_LEGIT, V_PTE, V_VMA, ZERO_VALUE,
+    F_CONTENT, F_FLAGS, F_MAP, F_REF, GUP_PIN_COUNTING_BIAS, O_ENTRY, O_IDEAL, O_LEGIT,
+    P_STATUS, RUNNING, T_PC, T_STEP, V_IDEAL, V_LEGIT, V_PTE, V_VMA, ZERO_VALUE,
 )
 from .state import HEADER, Layout, getter
 from .symmetry import Symmetry
@@ -40,7 +41,8 @@ class MMModel(CompiledScenario):
         self.counter_base = L.start["counter"]
         header = L.base["header"]
         self.events_ix, self.kernel_ix = (header + i for i in HEADER.offsets("events", "kernel"))
-        self.frames = Canonicalizer(L, len(self.file_vpages))
+        self.ob = L.base["object"]
+        self.frames = Canonicalizer(L)
         # the explorer's canonical(): bound directly, it is called per successor
         self.canonical = self.frames.canonical
         self.status_ix = [self.proc[self.t_proc[t]] + P_STATUS if self.t_proc[t] >= 0
@@ -53,7 +55,8 @@ class MMModel(CompiledScenario):
         n_threads = len(self.threads)
         self.label_pc = n_threads
         self.label_arg = n_threads * (max(self.t_len, default=0) + 2)
-        self.label_oid = self.label_arg * (len(self.procs) * self.n_vpages + 1)
+        self.label_oid = self.label_arg * (len(self.procs) * self.n_vpages
+                                           + len(self.objects) + 1)
         self.symmetry = None
         if self.menu_instances is not None:
             self.compile_menu(self.counter_base)
@@ -68,40 +71,50 @@ class MMModel(CompiledScenario):
         # (state, signed targets, writable indices) of the last state the properties saw
         self.pte_cache = [None, None, None]
         self.property_names = tuple(properties or scenario.properties)
-        self._checks = [(name, props.REGISTRY[name]().compile(self))
-                        for name in self.property_names]
+        by_kind: dict = {kind: [] for kind in props.KINDS}
+        for name in self.property_names:
+            prop = props.REGISTRY[name]()
+            by_kind[prop.kind].append((name, prop.compile(self)))
+        self.property_kind = {name: props.REGISTRY[name].kind for name in self.property_names}
+        self._checks, self._step_checks, self._final_checks = (
+            by_kind["always"], by_kind["step"], by_kind["final"])
 
     # ------------------------------------------------------------------ explorer protocol
     def initial_states(self):
         s = [0] * self.L.size
         s[self.kernel_ix] = RUNNING
-        for v in self.file_vpages:
-            fb = self.fr[self.vpage_file[v]]
-            s[fb + F_REF] = 1  # the pagecache's reference
-            s[fb + F_FLAGS] = codec.PG_ALLOC | codec.PG_FILE
-            s[fb + F_CONTENT] = self.file_value[v]
-        next_frame = len(self.file_vpages)
-        # a new VMA (mmap_region): readable, writable, VM_SOFTDIRTY (soft-dirty tracking
-        # starts with clear_refs), VM_HUGETLB for a hugetlbfs mapping
-        rw = codec.VM_READ | codec.VM_WRITE | codec.VM_SOFTDIRTY
+        # objects first: their page cache pages take the lowest frames
+        next_frame = 0
+        for o, ob in enumerate(self.ob):
+            s[ob + O_IDEAL] = self.obj_initial[o]
+            s[ob + O_LEGIT] = 1 << ZERO_VALUE | 1 << self.obj_initial[o]
+            if self.obj_present[o]:
+                f = next_frame
+                next_frame += 1
+                fb = self.fr[f]
+                s[fb + F_REF] = 1  # the page cache's reference
+                s[fb + F_FLAGS] = codec.PG_ALLOC | self.obj_flags[o]
+                s[fb + F_CONTENT] = self.obj_initial[o]
+                s[ob + O_ENTRY] = codec.present(f)
         for p in self.roots:
             s[self.proc[p] + P_STATUS] = RUNNING
             for v, pg in enumerate(self.scenario.pages):
                 base = self.pv[p][v]
-                s[base + V_VMA] = rw | (codec.VM_HUGETLB if self.vpage_class[v] & codec.PG_HUGETLB
-                                        else 0)
+                o = self.pv_object[p][v]
+                s[base + V_VMA] = vm_flags = self.initial_vm_flags(p, v)
                 s[base + V_LEGIT] = 1 << ZERO_VALUE
-                s[base + V_IDEAL] = self.vpage_initial[v]
-                if v in self.file_value:
-                    s[base + V_LEGIT] |= 1 << self.file_value[v]
-                    if pg.state == "present":
-                        f = self.vpage_file[v]
-                        fb = self.fr[f]
-                        s[fb + F_REF] += 1
-                        s[fb + F_MAP] += 1
-                        s[base + V_PTE] = codec.present(f)
-                elif pg.state == "zero":
+                s[base + V_IDEAL] = ZERO_VALUE if o < 0 else self.follow_value
+                if pg.state == "zero":
                     s[base + V_PTE] = codec.zero_page()
+                elif pg.state == "present" and o >= 0:
+                    # read-faulted (do_read_fault): the page cache page, R/O unless a
+                    # shared writable mapping wants no write notification (vm_page_prot)
+                    f = codec.frame(s[self.ob[o] + O_ENTRY])
+                    fb = self.fr[f]
+                    s[fb + F_REF] += 1
+                    s[fb + F_MAP] += 1
+                    s[base + V_PTE] = codec.present(
+                        f, codec.WRITE if codec.vm_page_prot_writable(vm_flags) else 0)
                 elif pg.state == "present":
                     f = next_frame
                     next_frame += 1
@@ -112,8 +125,10 @@ class MMModel(CompiledScenario):
                     s[fb + F_FLAGS] = (codec.PG_ALLOC | self.vpage_class[v]
                                        | (codec.PG_ANON_EXCLUSIVE if self.ae else 0))
                     s[fb + F_CONTENT] = value
-                    # written by a write fault: maybe_mkwrite(pte_mkdirty()), soft-dirty too
-                    s[base + V_PTE] = codec.present(f, codec.dirty_bits(True))
+                    # written by a write fault: maybe_mkwrite(pte_mkdirty()), soft-dirty
+                    # too (with PROT_READ: written, then mprotect(PROT_READ))
+                    s[base + V_PTE] = codec.present(f, codec.DIRTY | codec.SOFT_DIRTY | (
+                        codec.WRITE if self.vpage_writable[v] else 0))
                     s[base + V_IDEAL] = value
                     s[base + V_LEGIT] |= 1 << value
         for p in range(len(self.procs)):
@@ -121,6 +136,28 @@ class MMModel(CompiledScenario):
                 for v in range(self.n_vpages):
                     s[self.pv[p][v] + V_LEGIT] = 1 << ZERO_VALUE
         return [tuple(s)]
+
+    def initial_vm_flags(self, p, v) -> int:
+        """vm_flags of a new VMA (mmap_region): VM_READ, VM_WRITE unless PROT_READ,
+        VM_SHARED for MAP_SHARED, VM_SOFTDIRTY (soft-dirty tracking starts with clear_refs),
+        VM_HUGETLB for hugetlbfs; VM_ANON_VMA once an anonymous page was faulted in (the
+        scenario's present anonymous pages, a THP's huge zero page: do_huge_pmd_anonymous_page
+        calls anon_vma_prepare before choosing the huge zero page; not the small zero page)."""
+        pg = self.scenario.pages[v]
+        o = self.pv_object[p][v]
+        flags = codec.VM_READ | codec.VM_SOFTDIRTY
+        if self.vpage_writable[v]:
+            flags |= codec.VM_WRITE
+        if self.vpage_class[v] & codec.PG_HUGETLB:
+            flags |= codec.VM_HUGETLB
+        if self.vpage_shared[v]:
+            flags |= codec.VM_SHARED
+        if o >= 0 and self.obj_type[o] == "file":
+            flags |= codec.VM_WRITENOTIFY_FS
+        if o < 0 and (pg.state == "present" or (pg.state == "zero"
+                                                and self.vpage_class[v] & codec.PG_THP)):
+            flags |= codec.VM_ANON_VMA
+        return flags
 
     def successors(self, s):
         out = []
@@ -160,6 +197,27 @@ class MMModel(CompiledScenario):
     def invariants(self):
         return self._checks
 
+    def step_checks(self):
+        return self._step_checks
+
+    def final_checks(self):
+        return self._final_checks
+
+    def judge(self, prop, states, labels):
+        """What property `prop` says of the execution `states` (connected by `labels`): the
+        reason it is violated at its end, or None (a step property judges the last
+        transition, a final one the last state if it is final)."""
+        kind = self.property_kind[prop]
+        if kind == "step":
+            if not labels:
+                return None
+            return dict(self._step_checks)[prop](states[-2], labels[-1], states[-1])
+        if kind == "final":
+            if not self.is_final(states[-1]):
+                return None
+            return dict(self._final_checks)[prop](states[-1])
+        return dict(self._checks)[prop](states[-1])
+
     def pte_targets(self, s):
         """`codec.signed_targets` of `ptes(s)`, computed once per state for all the
         properties that look at every PTE (the explorer checks them one after another).
@@ -197,6 +255,8 @@ class MMModel(CompiledScenario):
         """The process:page a label's argument names."""
         if not arg:
             return ""
+        if arg > len(self.procs) * self.n_vpages:
+            return f"object {self.objects[arg - 1 - len(self.procs) * self.n_vpages]}"
         p, v = divmod(arg - 1, self.n_vpages)
         return f"{self.procs[p]}:{self.vpages[v]}"
 
@@ -252,20 +312,37 @@ class MMModel(CompiledScenario):
                     total[tag] += n
         return total
 
-    def never_started(self, label_counts) -> list[str]:
-        """Program steps no explored execution ever started (vacuity report)."""
-        started = {self.label_parts(label)[:2] for label in label_counts}
-        if self.menu_instances is not None:  # menus: templates no process ever started
-            used = {self.menu_instances[t][pc].template for t, pc in started
-                    if t < self.n_program_threads and pc}
-            return [f"menu template {tpl.written} ({tpl.loc})"
-                    for g, tpl in enumerate(self.scenario.menu.templates) if g not in used]
-        missing = []
-        for t, th in enumerate(self.threads[:self.n_program_threads]):
-            for pc, op in enumerate(th.program):
-                if (t, pc) not in started:
-                    missing.append(f"{th.qualname}[{pc + 1}] {op.describe()} ({op.loc})")
-        return missing
+    # ------------------------------------------------------------------ other property kinds
+    def sometimes(self):
+        """Reachability (vacuity): every program step of the scenario is started by some
+        explored execution (menus: every template is used).  The explorer reports the
+        goals no transition reached; `mmcheck run` prints them as "never enabled"."""
+        if self.menu_instances is not None:
+            goals = tuple(range(len(self.scenario.menu.templates)))
+            n, inst = self.n_program_threads, self.menu_instances
+
+            def cover(label):
+                t, pc, _oid, _arg = self.label_parts(label)
+                return (inst[t][pc].template,) if t < n and pc else ()
+        else:
+            goals = tuple((t, pc) for t in range(self.n_program_threads)
+                          for pc in range(self.t_len[t]))
+            goal_set = frozenset(goals)
+
+            def cover(label):
+                key = self.label_parts(label)[:2]
+                return (key,) if key in goal_set else ()
+        return [Sometimes("op-started", goals, cover, on="label")]
+
+    def describe_goal(self, goal) -> str:
+        """An op-started goal for people."""
+        if self.menu_instances is not None:
+            tpl = self.scenario.menu.templates[goal]
+            return f"menu template {tpl.written} ({tpl.loc})"
+        t, pc = goal
+        th = self.threads[t]
+        op = th.program[pc]
+        return f"{th.qualname}[{pc + 1}] {op.describe()} ({op.loc})"
 
     def bound_notes(self, label_counts) -> list[str]:
         """Where an execution reached one of the model's finite resources."""

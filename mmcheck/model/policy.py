@@ -112,6 +112,19 @@ _knob("mprotect_writable", ("never", "exclusive_dirty", "exclusive"),
        "exclusive": "mm/mprotect: allow clean exclusive anon pages to be writable (Nadav Amit, "
                     "6.2; <20221108174652.198904-2-david@redhat.com>): as exclusive_dirty "
                     "without the dirty requirement"})
+_knob("mprotect_shared_writable", ("softdirty_inverted", "softdirty_checked"),
+      "change_pte_range (mprotect PROT_WRITE) on a shared mapping that wants write notification "
+      "(dirty accounting, soft-dirty tracking): which dirty R/O PTEs are made writable at once",
+      {"softdirty_inverted": "64e455079e1b mm: softdirty: enable write notifications on VMAs "
+                             "after VM_SOFTDIRTY cleared (3.18): pte_dirty && (pte_soft_dirty "
+                             "|| !VM_SOFTDIRTY), inverted: with tracking on every dirty PTE",
+       "softdirty_checked": "76aefad628aa mm/mprotect: fix soft-dirty check in "
+                            "can_change_pte_writable() (6.0)"})
+_knob("fork_copies_hugetlb", (False, True),
+      "copy_page_range copies a hugetlb VMA's page tables at fork even without an anon_vma "
+      "(a shared hugetlb mapping's PTEs are copied as they are)",
+      {True: "(before 6.0): !(vm_flags & (VM_HUGETLB|VM_PFNMAP|VM_MIXEDMAP)) && !anon_vma skips",
+       False: "bcd51a3c679d hugetlb: lazy page table copies in fork() (6.0): vma_needs_copy"})
 
 
 @dataclass(frozen=True)
@@ -136,7 +149,8 @@ _ERA1 = dict(wp_reuse="mapcount", anon_exclusive=False, gup_read_breaks_cow=Fals
              ro_gup_unshare="none", mprotect_writable="never",
              gup_fast_recheck=True, thp_reuse="mapcount", swapin_reuse="reuse_swap_page",
              swapout_skip_pinned=False, clear_refs_skip_pinned=False,
-             clear_refs_mmap_write=False, hugetlb_fork_pinned="share")
+             clear_refs_mmap_write=False, hugetlb_fork_pinned="share",
+             mprotect_shared_writable="softdirty_inverted", fork_copies_hugetlb=True)
 # 5.11: the pinned-page rules of "rule 3" (reference §4.2)
 _ERA2_511 = dict(_ERA1, wp_reuse="page_count", track_has_pinned=True, fork_pinned="early_copy",
                  gup_fast_seqcount=True, swapout_skip_pinned=True, clear_refs_skip_pinned=True,
@@ -173,9 +187,12 @@ for _p in (
     _preset("v5.19", "anon-exclusive era: PageAnonExclusive, exclusive swap PTEs, "
                      "FAULT_FLAG_UNSHARE for R/O pins", _ERA3),
     _preset("v6.2", "v5.19 + reliable R/O long-term pins in COW mappings (84209e87c696: zero "
-                    "page, pagecache) + mprotect maps exclusive pages writable (64fe24a3e05e)",
+                    "page, pagecache) + mprotect maps exclusive pages writable (64fe24a3e05e) "
+                    "with the soft-dirty test fixed (76aefad628aa) + lazy hugetlb page table "
+                    "copies at fork (bcd51a3c679d)",
             _ERA3, ro_gup_unshare="pin_anon_or_longterm_cow",
-            mprotect_writable="exclusive"),
+            mprotect_writable="exclusive", mprotect_shared_writable="softdirty_checked",
+            fork_copies_hugetlb=False),
 ):
     PRESETS[_p.name] = _p
 

@@ -168,13 +168,14 @@ def _anon_frame(l, m, pte):
     return None if l[b + F_FLAGS] & PG_FILE else b
 
 
-def never_unshare(m, l, pte, op) -> bool:
+# Each takes (m, l, pte, op, vm_flags): vm_flags is None in GUP-fast, which has no VMA.
+def never_unshare(m, l, pte, op, vm_flags) -> bool:
     """<= 5.18: read GUP takes whatever page is mapped (a308c71bf1e6 removed 5.8's
     forced COW break)."""
     return False
 
 
-def unshare_pin_of_shared_anon(m, l, pte, op) -> bool:
+def unshare_pin_of_shared_anon(m, l, pte, op, vm_flags) -> bool:
     """5.19 gup_must_unshare (a7f226604170): FOLL_PIN without FOLL_WRITE on an anon page
     that is not PageAnonExclusive (not the zero page or pagecache pages)."""
     if not op.pin or op.write:
@@ -183,18 +184,19 @@ def unshare_pin_of_shared_anon(m, l, pte, op) -> bool:
     return b is not None and not l[b + F_FLAGS] & PG_ANON_EXCLUSIVE
 
 
-def unshare_pin_anon_or_longterm_cow(m, l, pte, op) -> bool:
+def unshare_pin_anon_or_longterm_cow(m, l, pte, op, vm_flags) -> bool:
     """6.2 gup_must_unshare (84209e87c696): as 5.19, plus FOLL_LONGTERM R/O pins of
-    non-anon pages (the shared zero page, pagecache pages) in a COW mapping."""
+    non-anon pages (the shared zero page, pagecache pages) in a COW mapping
+    (is_cow_mapping); GUP-fast, without the VMA, assumes one."""
     if not op.pin or op.write:
         return False
     b = _anon_frame(l, m, pte)
     if b is None:
-        return op.longterm
+        return op.longterm and (vm_flags is None or codec.is_cow_mapping(vm_flags))
     return not l[b + F_FLAGS] & PG_ANON_EXCLUSIVE
 
 
-def unshare_if_mapcount_shared(m, l, pte, op) -> bool:
+def unshare_if_mapcount_shared(m, l, pte, op, vm_flags) -> bool:
     """Precise-mapcount proposal (COW fixes part 1 v1, Dec 2021, not merged): any R/O GUP
     of an anon page mapped more than once unshares it."""
     if op.write:
@@ -266,6 +268,44 @@ MPROTECT_WRITABLE = {"never": never_writable, "exclusive_dirty": writable_if_exc
                      "exclusive": writable_if_exclusive}
 
 
+# ---- change_pte_range on a write-notified shared mapping: may a R/O PTE become writable?
+# Each takes (m, l, vm_flags, pte) for a present PTE of a shared writable mapping whose
+# vm_page_prot is R/O (vma_wants_writenotify: dirty accounting or soft-dirty tracking).
+def shared_dirty_softdirty_inverted(m, l, vm_flags, pte) -> bool:
+    """(3.18-5.19) change_pte_range, dirty_accountable: "Avoid taking write faults for known
+    dirty pages": pte_dirty && (pte_soft_dirty || !(vm_flags & VM_SOFTDIRTY)) - the test is
+    inverted (VM_SOFTDIRTY clear means tracking is on), so with tracking on every dirty PTE
+    is made writable and the next store sets no soft-dirty bit (reference SD2)."""
+    return codec.dirty(pte) and (codec.soft_dirty(pte) or codec.vma_soft_dirty_enabled(vm_flags))
+
+
+def shared_dirty_softdirty_checked(m, l, vm_flags, pte) -> bool:
+    """76aefad628aa mm/mprotect: fix soft-dirty check in can_change_pte_writable() (6.0):
+    a dirty PTE becomes writable unless soft-dirty tracking needs the write fault
+    (can_change_pte_writable's VM_SHARED case)."""
+    return codec.dirty(pte) and (codec.soft_dirty(pte)
+                                 or not codec.vma_soft_dirty_enabled(vm_flags))
+
+
+MPROTECT_SHARED_WRITABLE = {"softdirty_inverted": shared_dirty_softdirty_inverted,
+                            "softdirty_checked": shared_dirty_softdirty_checked}
+
+
+# ---- fork: does copy_page_range copy this VMA's page tables?
+def needs_copy_if_anon_vma(vm_flags) -> bool:
+    """vma_needs_copy (6.0+; the same test inline in copy_page_range before): only a VMA
+    with an anon_vma (or uffd-wp, VM_PFNMAP/VM_MIXEDMAP, not modelled); "Don't copy ptes
+    where a page fault will fill them correctly": shared mappings and private ones nothing
+    was COWed in yet are faulted in by the child."""
+    return bool(vm_flags & codec.VM_ANON_VMA)
+
+
+def needs_copy_if_anon_vma_or_hugetlb(vm_flags) -> bool:
+    """copy_page_range before 6.0: `!(vm_flags & (VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP)) &&
+    !anon_vma` skips: hugetlb VMAs were always copied (until bcd51a3c679d)."""
+    return bool(vm_flags & (codec.VM_ANON_VMA | codec.VM_HUGETLB))
+
+
 def bind(policy) -> dict:
     """The rule functions and flags the transitions use under `policy`."""
     ae = policy.anon_exclusive
@@ -293,6 +333,9 @@ def bind(policy) -> dict:
         gup_fast_seqcount=policy.gup_fast_seqcount,
         gup_fast_recheck=policy.gup_fast_recheck,
         can_change_pte_writable=MPROTECT_WRITABLE[policy.mprotect_writable],
+        shared_dirty_writable=MPROTECT_SHARED_WRITABLE[policy.mprotect_shared_writable],
+        vma_needs_copy=(needs_copy_if_anon_vma_or_hugetlb if policy.fork_copies_hugetlb
+                        else needs_copy_if_anon_vma),
         swapout_skip_pinned=policy.swapout_skip_pinned,
         clear_refs_skip_pinned=policy.clear_refs_skip_pinned,
         clear_refs_mmap_write=policy.clear_refs_mmap_write,

@@ -22,9 +22,12 @@ def snapshot(m, s) -> dict:
         legit = set()
         for v, vname in enumerate(m.vpages):
             pv = view.pv(p, v)
+            o = m.pv_object[p][v]
             vpages.append({
                 "page": vname,
                 "vma": codec.vma_prot(pv.vma),
+                "mapping": ("anonymous" if o < 0 and not m.vpage_shared[v] else
+                            f"{'shared' if m.vpage_shared[v] else 'private'} {m.objects[o]}"),
                 "pte": codec.as_dict(pv.pte, frame_name, slot_name),
                 "ideal": m.value_name(pv.ideal),
             })
@@ -85,6 +88,13 @@ def snapshot(m, s) -> dict:
     snap = {"processes": procs, "frames": frames, "refs": refs}
     if m.n_slots:
         snap["swap_slots"] = slots
+    if m.objects:
+        snap["objects"] = [
+            {"name": name, "type": m.obj_type[o],
+             "entry": codec.as_dict(view.object(o).entry, frame_name, slot_name),
+             "ideal": m.value_name(view.object(o).ideal),
+             "legit": m.legit_values(view.object(o).legit)}
+            for o, name in enumerate(m.objects)]
     return snap
 
 

@@ -41,8 +41,8 @@ KINDS = (SCALAR, VMA, PTE, FRAME, FRAME_MASK, SLOT, VALUE, VALUE_MASK, PC)
 POINTER_KINDS = (PTE, FRAME, FRAME_MASK, SLOT)
 
 # dimensions a record may be indexed by (their sizes come from the compiled scenario)
-PROC, VPAGE, THREAD, FRAME_DIM, SLOT_DIM, REF, COUNTER = (
-    "proc", "vpage", "thread", "frame", "slot", "ref", "counter")
+PROC, VPAGE, THREAD, FRAME_DIM, SLOT_DIM, REF, COUNTER, OBJECT = (
+    "proc", "vpage", "thread", "frame", "slot", "ref", "counter", "object")
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,16 @@ SCHEMA = _schema(
         Field("ideal", VALUE, "what a read should return here (ideal memory)", ghost=True),
         Field("legit", VALUE_MASK, "every value this process may observe here", ghost=True),
     ), "a process's view of one virtual page: its VMA, its PTE, its ideal memory"),
+    Record("object", (OBJECT,), (
+        Field("entry", PTE, "the page cache entry at the object's page: present (the page, "
+                            "which the page cache holds a reference on), swap (a shmem page "
+                            "swapped out: the slot) or none (a hole)", holds=1, maps=0),
+        Field("ideal", VALUE, "what the object holds (ideal memory): its initial data, the "
+                              "latest store through a shared mapping or a device", ghost=True),
+        Field("legit", VALUE_MASK, "every value the object may hold (its data, the stores "
+                                   "through shared mappings)", ghost=True),
+    ), "a memory object (one page of a file, memfd or shared anonymous mapping) and its "
+       "ideal memory"),
     Record("ref", (REF,), (
         Field("page", FRAME, "the page a GUP reference holds (0 not held, -1 the zero page)",
               holds="bias"),
@@ -124,7 +134,7 @@ SCHEMA = _schema(
         Field("pages", FRAME_MASK, "exit_mmap: the pages unmapped, to free", holds="step"),
         Field("a", SCALAR, "a scalar register", aliases=("orig_pte", "cursor")),
         Field("b", SCALAR, "a second scalar register",
-              aliases=("unshare", "foll_cow", "seq", "write_fault")),
+              aliases=("unshare", "foll_cow", "seq", "write_fault", "fault_kind")),
     ), "a thread of a process, or a background actor"),
     Record("frame", (FRAME_DIM,), (
         Field("ref", SCALAR, "page_count()"),
@@ -140,8 +150,9 @@ SCHEMA = _schema(
     ), "a swap slot", live=("swap_count", "cache")),
 )
 
-HEADER, COUNTERS, PROCESS, PV, REFERENCE, THREAD_REC, FRAMES, SLOTS = (
-    SCHEMA[n] for n in ("header", "counter", "proc", "pv", "ref", "thread", "frame", "slot"))
+HEADER, COUNTERS, PROCESS, PV, OBJECT_REC, REFERENCE, THREAD_REC, FRAMES, SLOTS = (
+    SCHEMA[n] for n in ("header", "counter", "proc", "pv", "object", "ref", "thread", "frame",
+                        "slot"))
 
 
 def getter(positions):
@@ -290,6 +301,9 @@ class StateView:
 
     def ref(self, r):
         return self.record("ref", r).page
+
+    def object(self, o):
+        return self.record("object", o)
 
     def header(self):
         return self.record("header")

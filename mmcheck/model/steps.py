@@ -116,15 +116,39 @@ DO_ANONYMOUS_PAGE = function(
            legacy=_gup("do_anonymous_page(read): map zero page")),
     write=o("do_anonymous_page(write)", legacy=_gup("do_anonymous_page(write)")),
 )
-DO_READ_FAULT = function(
-    "do_read_fault", "mm/memory.c",
-    map=o("do_read_fault: map pagecache page R/O",
-          legacy=_gup("do_read_fault: map pagecache page R/O")),
-)
-DO_COW_FAULT = function(
-    "do_cow_fault", "mm/memory.c",
-    copy=o("do_cow_fault: private copy of the pagecache page",
-           legacy=_gup("do_cow_fault: private copy of the pagecache page")),
+
+def _lookup(handler):
+    """The outcomes of a fault handler's first step, __do_fault: the object's page as
+    shmem_fault / filemap_fault / hugetlb_no_page find it, locked and referenced."""
+    return dict(
+        hit=o(f"{handler} -> __do_fault: page cache hit, lock page"),
+        hole=o(f"{handler} -> __do_fault: hole, new zeroed page cache page"),
+        swapin=o(f"{handler} -> shmem_swapin_folio: swapped-out shmem page read back into "
+                 f"the page cache"),
+    )
+
+
+DO_READ_FAULT = function("do_read_fault", "mm/memory.c (__do_fault -> shmem_fault, "
+                                          "filemap_fault; hugetlb_no_page)", **_lookup("do_read_fault"))
+DO_SHARED_FAULT = function("do_shared_fault", "mm/memory.c (__do_fault, then "
+                                              "fault_dirty_shared_page); hugetlb_no_page",
+                           **_lookup("do_shared_fault"))
+DO_COW_FAULT = function("do_cow_fault", "mm/memory.c (anon_vma_prepare, alloc the copy, "
+                                        "__do_fault, copy_user_highpage)",
+                        **_lookup("do_cow_fault"))
+FINISH_FAULT = function(
+    "finish_fault", "mm/memory.c (finish_fault -> do_set_pte, under the PT lock)",
+    map_ro=o("finish_fault: map the page cache page R/O"),
+    map_writable=o("finish_fault: map the page writable (shared: vm_page_prot allows it)"),
+    map_dirty=o("finish_fault: map the page writable and dirty (do_shared_fault)"),
+    cow=o("finish_fault: map the private copy (do_cow_fault)"),
+    back_out=o("finish_fault: PTE no longer none, back out", BACK_OUT,
+               unreachable="__do_fault returns the page locked and finish_fault maps it before "
+                           "unlock_page, and nothing installs a PTE of an object mapping "
+                           "without that lock; a second fault on the same page sleeps in "
+                           "lock_page and, in the model, retries the access from its start "
+                           "once it may run (the kernel's second fault would back out here "
+                           "and retry: the same states, one step shorter)"),
 )
 DO_WP_PAGE = function(
     "do_wp_page", "mm/memory.c",
@@ -132,6 +156,7 @@ DO_WP_PAGE = function(
     unshare_exclusive=o("do_wp_page: unshare, page already exclusive", REUSE),
     copy=o("do_wp_page -> wp_page_copy"),
     unshare_copy=o("do_wp_page(unshare) -> wp_page_copy"),
+    shared=o("do_wp_page -> wp_page_shared -> wp_page_reuse (shared mapping: no COW)", REUSE),
 )
 WP_PAGE_COPY = function(
     "wp_page_copy", "mm/memory.c",
@@ -178,6 +203,8 @@ DUP_MMAP = function(
 COPY_PAGE_RANGE = function(
     "copy_page_range", "mm/memory.c (copy_pte_range, copy_present_pte, copy_nonpresent_pte)",
     nothing=o("copy_page_range: nothing mapped"),
+    skip=o("vma_needs_copy: no anon_vma, not copied (the child faults the page in)"),
+    shared=o("copy_present_pte: not a COW mapping, PTE copied as is"),
     zero=o("copy_present_pte: zero page"),
     swap=o("copy_nonpresent_pte: swap_duplicate"),
     early_cow=o("copy_present_page: early COW of maybe-pinned page", COPY),
@@ -205,6 +232,8 @@ MPROTECT = function(
            legacy="change_pte_range"),
     mkwrite=o("change_pte_range: can_change_pte_writable, PTE made writable",
               legacy="change_pte_range"),
+    shared_prot=o("change_pte_range: shared mapping, pte_modify(vm_page_prot) maps it writable"),
+    dirty_writable=o("change_pte_range: write-notified shared mapping, dirty PTE made writable"),
 )
 CLEAR_REFS = function(
     "clear_refs_write", "fs/proc/task_mmu.c (clear_soft_dirty)",
@@ -265,11 +294,19 @@ TRY_TO_UNMAP = function(
     done=o("try_to_unmap: no mapping left"),
     exclusive_pinned=o("try_to_unmap: exclusive and maybe pinned, restore PTE, give up"),
     one=o("try_to_unmap_one: swap entry installed at {where}"),
+    file_one=o("try_to_unmap_one: page cache page unmapped at {where} (PTE cleared)"),
 )
 REMOVE_MAPPING = function(
     "__remove_mapping", "mm/vmscan.c (pageout, __remove_mapping)",
     freeze_failed=o("__remove_mapping: page_count frozen failed, page stays in swapcache"),
     freed=o("__remove_mapping: page written to swap and freed"),
+)
+SHMEM_WRITEPAGE = function(
+    "shmem_writepage", "mm/vmscan.c (pageout, __remove_mapping), mm/shmem.c (shmem_writepage)",
+    keep=o("pageout: page cache page not freeable (extra references: is_page_cache_freeable; "
+           "6.4 d824ec2a1546: maybe pinned), kept in the page cache"),
+    swap_full=o("shmem_writepage: swap device full, keep page", BOUND),
+    freed=o("shmem_writepage: page cache entry -> swap entry, page written and freed"),
 )
 DO_SWAP_PAGE = function(
     "do_swap_page", "mm/memory.c",
@@ -360,6 +397,9 @@ RECLAIM_UNMAP = step("try_to_unmap", "try_to_unmap", holds={"isolated_page": (1,
                      uses=("isolated_page",))
 RECLAIM_FREE = step("pageout + __remove_mapping", "__remove_mapping",
                     holds={"isolated_page": (1, 0)}, uses=("isolated_page",))
+FILE_FAULT_MAP = step("finish_fault", "finish_fault",
+                      holds={"fault_page": (1, 0), "new_page": (1, 0)},
+                      uses=("fault_page", "new_page", "fault_kind"))
 SWAPIN_MAP = step("do_swap_page: map page", "do_swap_page",
                   holds={"swapcache_page": (1, 0)},
                   uses=("swapcache_page", "orig_pte", "write_fault"))

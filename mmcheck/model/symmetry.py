@@ -94,11 +94,11 @@ class Symmetry:
         self.frames_canonical = m.frames.canonical
         n = len(m.procs)
         self.children = list(range(1, n))
-        # pages are interchangeable when their spec is the same and they are anonymous
-        # (a file page's pagecache frame has identity: Layout never renames it)
+        # pages are interchangeable when their spec is the same and they are private
+        # anonymous memory (a page mapping a memory object is tied to that object)
         classes: dict = {}
         for v, pg in enumerate(m.scenario.pages):
-            if v in m.file_vpages:
+            if m.pv_object[0][v] >= 0:
                 continue
             key = (pg.get("kind", "small"), pg.state)
             classes.setdefault(key, []).append(v)

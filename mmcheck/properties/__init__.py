@@ -7,7 +7,7 @@ against a scenario's state layout once (`compile(layout)`) into a fast checker
 
 from __future__ import annotations
 
-from .base import Property, REGISTRY, register  # noqa: F401
+from .base import KINDS, Property, REGISTRY, register  # noqa: F401
 from . import no_leak, pin_coherent, no_lost_write, refcount_sane, exclusive_sane  # noqa: F401,E402
 
 NAMES: tuple[str, ...] = tuple(REGISTRY)

@@ -3,8 +3,9 @@
 Stated so that they mean something in every era, which shows *where* earlier eras break
 the ownership rules 5.19 made explicit:
 
-- a writable PTE maps a page no other process can observe (no other mapping, no GUP
-  reference held for another process, no other swap entry for its slot);
+- a writable PTE of a private mapping maps a page no other process can observe (no other
+  mapping, no GUP reference held for another process, no other swap entry for its slot);
+  shared mappings are shared by design and not judged;
 - a FOLL_PIN-pinned anonymous page is mapped by at most one process;
 - with PageAnonExclusive (5.19+): a writable anon PTE maps an exclusive page (I1), a
   pinned anon page is exclusive (I2), an exclusive page is mapped at most once, and an
@@ -35,6 +36,8 @@ class ExclusiveSane(Property):
         get_steps = getter([m.th[t] + T_STEP for t in range(m.n_program_threads)])
         pv_index = {pv: i for i, pv in enumerate(where)}
         pins = [r for r in range(len(m.refs)) if m.ref_pin[r]]
+        # writable PTEs of shared mappings are not judged (folded into `busy` below)
+        shared = frozenset(i for i, (p, v) in enumerate(where) if m.vpage_shared[v])
         ae = m.ae
 
         def name(i):
@@ -49,13 +52,13 @@ class ExclusiveSane(Property):
             targets = cache[1] if cache[0] is s else targets_of(s)
             mapped = [x for x in targets if x > 0]
             held = get_refs(s)
-            busy = ()
+            busy = shared
             steps = get_steps(s)
             if FORK_WRPROTECT in steps:
                 # the PTE copy_present_pte is working on, under the PT lock, is between its
                 # page_try_dup_anon_rmap and its write-protect: not a state anyone sees
-                busy = {pv_index[m.t_proc[t], s[m.th[t] + T_CURSOR]]
-                        for t, st in enumerate(steps) if st == FORK_WRPROTECT}
+                busy = shared | {pv_index[m.t_proc[t], s[m.th[t] + T_CURSOR]]
+                                 for t, st in enumerate(steps) if st == FORK_WRPROTECT}
             if ae and len(mapped) < len(targets) and min(targets) < 0:
                 for i, x in enumerate(targets):
                     if x < 0 and codec.exclusive(ptes[i]) and s[m.sl[-x - 1] + S_COUNT] != 1:

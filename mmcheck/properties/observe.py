@@ -1,9 +1,10 @@
-"""What a process would read through one PTE, in any of its forms."""
+"""What a process would read through one PTE, in any of its forms, and what a memory
+object holds."""
 
 from __future__ import annotations
 
 from ..model import codec
-from ..model.kernel.common import F_CONTENT, F_SLOT, S_CONTENT, ZERO_VALUE
+from ..model.kernel.common import F_CONTENT, F_SLOT, O_ENTRY, S_CONTENT, ZERO_VALUE
 
 
 def swapcache_frame(m, s, slot: int) -> int:
@@ -31,3 +32,23 @@ def pte_value(m, s, pte: int, missing: int = ZERO_VALUE) -> int:
     if k == codec.NONE:
         return missing
     raise codec.unhandled(pte, "pte_value")
+
+
+def object_value(m, s, o: int) -> int:
+    """What memory object o holds: its page cache page, or for a shmem page in swap what
+    was written to the slot, or zeroes for a hole (a fault maps exactly this)."""
+    return pte_value(m, s, s[m.ob[o] + O_ENTRY])
+
+
+def object_page(m, s, o: int) -> int:
+    """The page a fault on a mapping of object o would map (frame + 1), or 0 when that
+    would be a new page (a hole, or a shmem page only on swap)."""
+    entry = s[m.ob[o] + O_ENTRY]
+    k = codec.kind(entry)
+    if k == codec.PRESENT:
+        return codec.frame(entry) + 1
+    if k == codec.SWAP:
+        return swapcache_frame(m, s, codec.slot(entry)) + 1
+    if k == codec.NONE:
+        return 0
+    raise codec.unhandled(entry, "object_page")

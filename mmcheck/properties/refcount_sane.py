@@ -5,17 +5,19 @@ state field that points at frames declares what it holds (mmcheck.model.state
 `Field.holds` / `Field.maps`): a PTE maps its page and holds a reference, a GUP reference
 holds 1 (FOLL_GET) or GUP_PIN_COUNTING_BIAS (FOLL_PIN), and a thread's fields hold what
 the step table (mmcheck.model.steps `Step.holds`) says for the step the thread is in.
-Besides the pointers, a frame owes one reference to each of: the pagecache (a file page),
-the swapcache (while it has a slot), the LRU add batch (while it sits in one).
+A memory object's page cache entry is such a field too (it holds the page cache's reference,
+maps nothing).  Besides the pointers, a frame owes one reference to each of: the swapcache
+(while it has a slot), the LRU add batch (while it sits in one).
 
 page_count = all of those; page_mapcount = the mapping pointers; a swap slot's count is
-the number of swap entries using it and SWAP_HAS_CACHE says a swapcache page uses it; a
-free page is referenced by nothing (a reference to a freed page is a use-after-free); no
-counter goes negative.
+the number of swap entries (PTEs, and a shmem page cache's) using it and SWAP_HAS_CACHE
+says a swapcache page uses it; a free page is referenced by nothing (a reference to a freed
+page is a use-after-free); no counter goes negative.
 """
 
 from __future__ import annotations
 
+from ..model import codec
 from ..model.codec import PG_ALLOC, PG_LRU_BATCH
 from ..model.kernel.common import F_FLAGS, F_MAP, F_REF, F_SLOT, S_CACHE, S_COUNT
 from ..model.state import FRAME, FRAME_MASK, PTE, THREAD_REC, getter
@@ -32,15 +34,17 @@ class RefcountSane(Property):
 
     def compile(self, m):
         F, S, L = m.n_frames, m.n_slots, m.L
-        # entries (PTEs): what each maps and holds
-        entries = [(b + i, f.holds or 0, f.maps) for rec, f, i in L.fields_of_kind(PTE)
-                   for _ix, b in L.instances(rec.name)]
-        entry_holds = [(h, mp) for _pos, h, mp in entries]
-        uniform = all(hm == (1, 1) for hm in entry_holds)
-        # the PTE fields are exactly the model's page tables, in the same order
-        assert [pos for pos, _h, _m in entries] == [m.pv[p][v] + L.schema["pv"].offset["pte"]
-                                                    for p in range(len(m.procs))
-                                                    for v in range(m.n_vpages)]
+        # entries (PTE-kind fields): what each maps and holds.  The page tables come
+        # through the model's per-state scan (`pte_targets`, in (process, vpage) order);
+        # every other entry field (page cache entries) is read here.
+        pte_pos = [m.pv[p][v] + L.schema["pv"].offset["pte"]
+                   for p in range(len(m.procs)) for v in range(m.n_vpages)]
+        pv_pte = L.schema["pv"].field("pte")
+        assert (pv_pte.holds, pv_pte.maps) == (1, 1)
+        others = [(b + i, f.holds or 0, f.maps) for rec, f, i in L.fields_of_kind(PTE)
+                  for _ix, b in L.instances(rec.name) if b + i not in set(pte_pos)]
+        get_others = getter([pos for pos, _h, _m in others])
+        other_holds = [(h, mp) for _pos, h, mp in others]
         # frame pointers outside threads: GUP references (their bias)
         ptr_fields = [(rec, f, i) for rec, f, i in L.fields_of_kind(FRAME)
                       if rec is not THREAD_REC]
@@ -74,25 +78,20 @@ class RefcountSane(Property):
         ssize = L.schema["slot"].size
         swc_slice = slice(sl0 + S_COUNT, sl1, ssize)
         cache_slice = slice(sl0 + S_CACHE, sl1, ssize)
-        base_refs = [0] * F
-        for v in m.file_vpages:
-            base_refs[m.vpage_file[v]] += 1  # the pagecache's reference
-
         targets_of, cache = m.pte_targets, m.pte_cache
 
         def expected(s):
             maps = [0] * F
-            refs = list(base_refs)
             swcs = [0] * S
-            if uniform:  # every entry maps its page and holds one reference (the PTEs)
-                for x in (cache[1] if cache[0] is s else targets_of(s)):
-                    if x > 0:
-                        maps[x - 1] += 1
-                        refs[x - 1] += 1
-                    elif x < 0:
-                        swcs[-x - 1] += 1
-            else:
-                for x, (h, mp) in zip(cache[1] if cache[0] is s else targets_of(s), entry_holds):
+            # every PTE maps its page and holds one reference
+            for x in (cache[1] if cache[0] is s else targets_of(s)):
+                if x > 0:
+                    maps[x - 1] += 1
+                elif x < 0:
+                    swcs[-x - 1] += 1
+            refs = maps[:]
+            if others:
+                for x, (h, mp) in zip(codec.signed_targets(get_others(s)), other_holds):
                     if x > 0:
                         maps[x - 1] += mp
                         refs[x - 1] += h

@@ -244,7 +244,7 @@ def flatten(snapshot: dict) -> dict[Path, str]:
       ("proc", P, "status"), ("proc", P, "mm", field), ("proc", P, "legit"),
       ("proc", P, "page", V, "vma" | "ideal"), ("proc", P, "page", V, "pte", field),
       ("proc", P, "thread", T, "pc" | "op" | "step" | "status"),
-      ("frame", F, field), ("ref", R, field).
+      ("frame", F, field), ("ref", R, field), ("object", O, "entry" | "ideal" | "legit").
     Lists that are sets (frame flags, legit) are sorted, so their order never matters.
     """
     cells: dict[Path, str] = {}
@@ -257,6 +257,8 @@ def flatten(snapshot: dict) -> dict[Path, str]:
         for vname, vp in _by_key(proc.get("vpages"), "page").items():
             vbase = base + ("page", vname)
             cells[vbase + ("vma",)] = fmt_value(vp.get("vma"))
+            if vp.get("mapping", "anonymous") != "anonymous":
+                cells[vbase + ("mapping",)] = fmt_value(vp["mapping"])
             pte = vp.get("pte") or {"kind": "none"}
             for key in _pte_keys(pte):
                 cells[vbase + ("pte", key)] = _pte_cell(key, pte)
@@ -273,6 +275,10 @@ def flatten(snapshot: dict) -> dict[Path, str]:
     for rname, ref in _by_key(snapshot.get("refs"), "name").items():
         for key in _REF_FIELDS:
             cells[("ref", rname, key)] = fmt_value(ref.get(key))
+    for oname, obj in _by_key(snapshot.get("objects"), "name").items():
+        cells[("object", oname, "entry")] = fmt_pte(obj.get("entry"))
+        cells[("object", oname, "ideal")] = fmt_value(obj.get("ideal"))
+        cells[("object", oname, "legit")] = fmt_value(sorted(obj.get("legit") or []))
     return cells
 
 
@@ -310,6 +316,8 @@ def _label(path: Path) -> tuple[str, str]:
         if path[2] == "frame":
             return f"ref {path[1]}", "cell"
         return f"ref {path[1]} {path[2]}", "cell"
+    if path[0] == "object":
+        return f"object {path[1]} {path[2]}", "cell"
     return " ".join(path[1:]) if path[0] == "frame" else " ".join(path), "cell"
 
 
@@ -423,7 +431,9 @@ def state_summary(snapshot: dict) -> list[str]:
         mm_s = " ".join(f"{k}={fmt_value(v)}" for k, v in mm.items())
         lines.append(f"{proc.get('name')} ({fmt_value(proc.get('status'))})  mm: {mm_s}")
         for vp in proc.get("vpages") or []:
-            lines.append(f"  {vp.get('page')}: vma {fmt_value(vp.get('vma'))}  "
+            mapping = vp.get("mapping", "anonymous")
+            mapping = "" if mapping == "anonymous" else f" ({mapping})"
+            lines.append(f"  {vp.get('page')}: vma {fmt_value(vp.get('vma'))}{mapping}  "
                          f"pte {fmt_pte(vp.get('pte'))}  ideal {fmt_value(vp.get('ideal'))}")
         for th in proc.get("threads") or []:
             step = f" <{th['step']}>" if th.get("step") else ""
@@ -438,6 +448,10 @@ def state_summary(snapshot: dict) -> list[str]:
         coherent = ", coherent" if ref.get("coherent") else ""
         lines.append(f"ref {ref.get('name')} ({ref.get('owner')}.{ref.get('page')} "
                      f"{fmt_ref_kind(ref)}{coherent}): {held}")
+    for obj in snapshot.get("objects") or []:
+        lines.append(f"object {obj.get('name')} ({obj.get('type')}): page cache "
+                     f"{fmt_pte(obj.get('entry'))}  ideal {fmt_value(obj.get('ideal'))}  "
+                     f"legit {fmt_value(sorted(obj.get('legit') or []))}")
     return lines
 
 
@@ -567,7 +581,9 @@ def _process_block(node: _Node, proc: dict, dim: bool) -> str:
         rows = [node.head("page", "vma", *(names.get(k, k) for k in pte_keys), "ideal")]
         for vp in vpages:
             vbase = base + ("page", str(vp.get("page")))
-            row = [node.td(None, vp.get("page"), bold=True, muted=dim),
+            mapping = vp.get("mapping", "anonymous")
+            pname_text = str(vp.get("page")) + ("" if mapping == "anonymous" else f" ({mapping})")
+            row = [node.td(None, pname_text, bold=True, muted=dim),
                    node.td(vbase + ("vma",), muted=dim)]
             for k in pte_keys:
                 path = vbase + ("pte", k)
@@ -615,6 +631,16 @@ def _refs_block(node: _Node, refs: list[dict]) -> str:
         held = ref.get("frame") is not None
         row = [node.td(None, ref.get("name"), bold=True, muted=not held)]
         row += [node.td(rbase + (k,), muted=not held) for k in _REF_FIELDS]
+        rows.append("<TR>" + "".join(row) + "</TR>")
+    return node.table(rows, border=1)
+
+
+def _objects_block(node: _Node, objects: list[dict]) -> str:
+    rows = [node.head("object", "type", "page cache", "ideal", "legit")]
+    for obj in objects:
+        obase = ("object", str(obj.get("name")))
+        row = [node.td(None, obj.get("name"), bold=True), node.td(None, obj.get("type"))]
+        row += [node.td(obase + (k,)) for k in ("entry", "ideal", "legit")]
         rows.append("<TR>" + "".join(row) + "</TR>")
     return node.table(rows, border=1)
 
@@ -669,6 +695,9 @@ def state_label(trace: dict, i: int, *, compact: bool = True, violating: bool = 
             or _touched(changed, "ref", str(r.get("name")))]
     if refs:
         rows.append(f'<TR><TD ALIGN="LEFT" BORDER="0">{_refs_block(node, refs)}</TD></TR>')
+    if snap.get("objects"):
+        block = _objects_block(node, snap["objects"])
+        rows.append(f'<TR><TD ALIGN="LEFT" BORDER="0">{block}</TD></TR>')
 
     border = f'BORDER="3" COLOR="{BAD}"' if violating else 'BORDER="1"'
     return (f'<TABLE {border} CELLBORDER="0" CELLSPACING="3" CELLPADDING="2" '

@@ -97,20 +97,20 @@ def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=No
         stuck_trace=(build_trace(model, _labels(model, result.stuck_trace, canonicalize), None,
                                  "no thread can move")
                      if result.stuck_trace and with_traces else None),
-        never_started=model.never_started(result.label_counts) if result.complete else [],
+        never_started=([model.describe_goal(g) for g in result.unreached.get("op-started", ())]
+                       if result.complete else []),
         symmetry=(model.symmetry.describe()
                   if model.symmetry is not None and not model.symmetry.trivial else None),
         coverage=model.outcome_counts(result.label_counts),
     )
     run.notes.extend(model.bound_notes(result.label_counts))
-    checks = dict(model.invariants())
     for name in model.property_names:
         cex = result.violations.get(name)
         if cex is not None:
             # the execution itself (not the canonical path): its reason names processes,
             # pages and frames as the trace shows them
             concrete = explorer.concretize(model, cex) if canonicalize else cex
-            reason = checks[name](concrete.states[-1])
+            reason = model.judge(name, concrete.states, concrete.labels)
             if reason is None:
                 raise ModelError(
                     f"{scenario.path} under {policy_name}: the search found {name} violated "

@@ -43,13 +43,19 @@ def _matches(model, label, saved, fmt) -> bool:
 def replay(model: MMModel, labels, fmt: str = FORMAT) -> list[tuple]:
     """States visited when following saved `labels` from the initial state (raw, not
     canonical)."""
+    return _follow(model, labels, fmt)[0]
+
+
+def _follow(model: MMModel, labels, fmt: str):
+    """(states, the model's own labels) of a saved execution."""
     state = model.initial_states()[0]
-    states = [state]
+    states, taken = [state], []
     for i, saved in enumerate(labels):
         saved = list(saved)
         for lab, nxt in model.successors(state):
             if _matches(model, lab, saved, fmt):
                 state = nxt
+                taken.append(lab)
                 break
         else:
             thread = model.thread_names[saved[0]] if 0 <= saved[0] < len(
@@ -58,7 +64,7 @@ def replay(model: MMModel, labels, fmt: str = FORMAT) -> list[tuple]:
             raise ReplayError(f"step {i + 1}: {thread} cannot do '{what}' here "
                               f"(the scenario or policy no longer allows this trace)")
         states.append(state)
-    return states
+    return states, taken
 
 
 def _replay_labels(model, labels):
@@ -77,8 +83,7 @@ def build_trace(model: MMModel, labels, prop: str | None, reason: str | None) ->
     trace shows."""
     states = _replay_labels(model, labels)
     if prop is not None:
-        check = dict(model.invariants()).get(prop)
-        found = check(states[-1]) if check else None
+        found = model.judge(prop, states, labels) if prop in model.property_kind else None
         if found is None:
             raise ModelError(f"a trace of {prop} does not violate it when replayed")
         reason = found
@@ -106,14 +111,13 @@ def build_trace(model: MMModel, labels, prop: str | None, reason: str | None) ->
 def check_trace(model: MMModel, trace: dict) -> tuple[bool, str]:
     """Re-execute a saved trace; (True, reason) if its final state still violates the
     trace's property, else (False, what happened instead)."""
-    states = replay(model, trace["labels"], trace.get("format", FORMAT))
+    states, taken = _follow(model, trace["labels"], trace.get("format", FORMAT))
     prop = trace.get("property")
     if prop is None:
         return True, "trace replays (no property recorded)"
-    checks = dict(model.invariants())
-    if prop not in checks:
+    if prop not in model.property_kind:
         raise ReplayError(f"property '{prop}' is not checked by this scenario")
-    reason = checks[prop](states[-1])
+    reason = model.judge(prop, states, taken)
     if reason is None:
         return False, f"the final state no longer violates {prop}"
     return True, reason

@@ -32,6 +32,7 @@ _NAME_FIELD_DOCS = {
     "process": "name of a process (declared at top level or by a fork)",
     "newproc": "declares a process name (unique in the scenario)",
     "event": "name of a one-shot event (signal / await)",
+    "object": "name of a memory object declared in `objects:`",
 }
 
 
@@ -105,8 +106,9 @@ def _op_schema(spec: OpSpec) -> dict:
 
 def _page_schema() -> dict:
     states = {"enum": list(loader.PAGE_STATES),
-              "description": "none: never touched; zero: read-faulted (shared zero page); "
-                             "present: written (exclusive anonymous page)"}
+              "description": "none: never touched; zero: read-faulted (shared zero page, huge "
+                             "zero page for a THP); present: written (exclusive anonymous "
+                             "page) or, mapping an object, read-faulted"}
     long_props = {"state": states}
     required = ["state"]
     for name, f in loader.PAGE_EXTRA_FIELDS.items():
@@ -197,6 +199,19 @@ def scenario_schema() -> dict:
         "properties": {
             "name": {"type": "string", "minLength": 1},
             "description": {"type": "string"},
+            "objects": {"type": "object",
+                        "propertyNames": {"pattern": _NAME},
+                        "additionalProperties": {
+                            "type": "object",
+                            "properties": {
+                                "type": {"enum": list(loader.OBJECT_TYPES), "description": "; ".join(
+                                    f"{k}: {v}" for k, v in loader.OBJECT_TYPES.items())},
+                                "state": {"enum": list(loader.OBJECT_STATES), "default": "present",
+                                          "description": "present: the page holds the object's "
+                                                         "data; none: a hole"}},
+                            "required": ["type"], "additionalProperties": False},
+                        "description": "memory objects (one page of a file, memfd, shmem or "
+                                       "hugetlb memfd) that pages map with `object:`"},
             "pages": {"type": "object", "minProperties": 1,
                       "propertyNames": {"pattern": _NAME},
                       "additionalProperties": _ref("page"),
@@ -301,7 +316,8 @@ def trace_schema() -> dict:
     process = obj({
         "name": string, "status": string,
         "mm": obj({"has_pinned": boolean, "write_protect_seq": integer, "mmap_lock": string}),
-        "vpages": array(obj({"page": string, "vma": string, "pte": pte, "ideal": string})),
+        "vpages": array(obj({"page": string, "vma": string, "mapping": string, "pte": pte,
+                             "ideal": string}, required=["page", "vma", "pte", "ideal"])),
         "threads": array(thread),
         "legit": array(string)})
     frame = obj({"id": string, "kind": string, "ref": integer, "map": integer,
@@ -310,8 +326,11 @@ def trace_schema() -> dict:
                "access": string, "longterm": boolean, "coherent": boolean,
                "frame": opt_string, "sees": opt_string})
     slot = obj({"id": string, "swap_count": integer, "swapcache": boolean, "content": string})
+    memobj = obj({"name": string, "type": string, "entry": pte, "ideal": string,
+                   "legit": array(string)})
     snapshot = obj({"processes": array(process), "frames": array(frame), "refs": array(ref),
-                    "swap_slots": array(slot)}, required=["processes", "frames", "refs"])
+                    "swap_slots": array(slot), "objects": array(memobj)},
+                   required=["processes", "frames", "refs"])
     step = obj({"index": integer, "thread": opt_string, "action": string, "op": opt_string,
                 "kernel": opt_string, "function": opt_string, "outcome": opt_string,
                 "state": snapshot},

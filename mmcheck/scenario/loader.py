@@ -37,6 +37,7 @@ from .spec import (
     Op,
     PageSpec,
     PolicyDef,
+    ObjectSpec,
     ProcessSpec,
     RefSpec,
     Scenario,
@@ -70,9 +71,24 @@ PAGE_EXTRA_FIELDS: dict[str, Field] = {
     "kind": Field("kind", "choice", default="small", choices=("small", "thp", "pte_thp", "hugetlb"),
                   doc="page class: small page, PMD-mapped THP, PTE-mapped THP, hugetlb page"),
     "backing": Field("backing", "choice", default="anon", choices=("anon", "file", "memfd"),
-                     doc="anon: private anonymous memory; file / memfd: a private mapping of a "
-                         "pagecache page"),
+                     doc="anon: anonymous memory; file / memfd: a mapping of this page's own "
+                         "file (shorthand for an object of that type)"),
+    "object": Field("object", "object", default=None,
+                    doc="the memory object (from `objects:`) this page maps"),
+    "shared": Field("shared", "bool", default=False,
+                    doc="MAP_SHARED (without an object or backing: MAP_SHARED|MAP_ANONYMOUS)"),
+    "prot": Field("prot", "choice", default="rw", choices=("rw", "r"),
+                  doc="the mapping's protection: PROT_READ|PROT_WRITE or PROT_READ"),
 }
+
+OBJECT_TYPES: dict[str, str] = {
+    "memfd": "memfd_create(): a shmem file (swap-backed page cache)",
+    "shmem": "a file on tmpfs (/dev/shm): shmem, like memfd",
+    "file": "a file on a disk filesystem (ext4): page cache with dirty accounting "
+            "(page_mkwrite), not reclaimed by the model",
+    "memfd_hugetlb": "memfd_create(MFD_HUGETLB): a hugetlbfs file (never swapped)",
+}
+OBJECT_STATES: tuple[str, ...] = ("present", "none")
 
 # background actors: name -> (kind, doc)
 BACKGROUND_FIELDS: dict[str, tuple[str, str]] = {
@@ -87,7 +103,7 @@ BACKGROUND_FIELDS: dict[str, tuple[str, str]] = {
 in this dict's order, with defaults filled in."""
 
 TOP_LEVEL_KEYS: tuple[str, ...] = (
-    "name", "description", "pages", "processes", "define_policies", "policies",
+    "name", "description", "objects", "pages", "processes", "define_policies", "policies",
     "properties", "expect", "depth", "max_states", "background", "menu",
 )
 _REQUIRED_TOP = ("name", "pages")
@@ -121,9 +137,10 @@ class _Checker(Checker):
 
     def field_value(self, f: Field, node: _Node, opname: str) -> object:
         t = f.type
-        if t in ("page", "ref", "newref", "process", "newproc", "event"):
+        if t in ("page", "ref", "newref", "process", "newproc", "event", "object"):
             what = {"page": "page", "ref": "reference", "newref": "reference",
-                    "process": "process", "newproc": "process", "event": "event"}[t]
+                    "process": "process", "newproc": "process", "event": "event",
+                    "object": "object"}[t]
             return self.name_node(node, what)
         if t == "bool":
             if node.kind != "scalar" or not isinstance(node.value, bool):
@@ -526,11 +543,43 @@ class _ScenarioParser(_Checker):
 # pages
 
 
-def _parse_pages(chk: _Checker, node: _Node) -> dict[str, PageSpec]:
+def _parse_objects(chk: _Checker, node: _Node) -> dict[str, ObjectSpec]:
+    """`objects: {F: {type: memfd, state: present}}`."""
+    entries = chk.mapping(node, "object name -> {type, state}")
+    objects: dict[str, ObjectSpec] = {}
+    types = ", ".join(OBJECT_TYPES)
+    for oname, onode in entries.items():
+        kline = node.key_lines[oname]
+        chk.name(oname, kline, node.path, "object")
+        d = chk.mapping(onode, "with keys type, state")
+        chk.keys(onode, ("type", "state"))
+        values = {}
+        for key, choices, default in (("type", tuple(OBJECT_TYPES), None),
+                                      ("state", OBJECT_STATES, "present")):
+            if key not in d:
+                if default is None:
+                    chk.err(onode.line, f"{onode.path}: missing required key '{key}' ({types})")
+                values[key] = default
+                continue
+            v = d[key].value if d[key].kind == "scalar" else None
+            if not isinstance(v, str) or v not in choices:
+                chk.err(d[key].line, f"{d[key].path}: must be one of {', '.join(choices)}, got "
+                                     f"{chk.describe(d[key])}{_suggest(v, choices)}")
+            values[key] = v
+        if values["type"] == "memfd_hugetlb" and values["state"] != "present":
+            chk.err(d["state"].line, f"{d['state'].path}: a memfd_hugetlb object is present "
+                                     f"(fallocate it: the model has no hugetlb holes)")
+        objects[oname] = ObjectSpec(oname, values["type"], values["state"], Loc(chk.path, kline))
+    return objects
+
+
+def _parse_pages(chk: _Checker, node: _Node, objects: dict) -> tuple[dict, list]:
+    """The pages, and the implicit objects their `backing:` / `shared:` make."""
     entries = chk.mapping(node, "page name -> state")
     if not entries:
         chk.err(node.line, "pages: at least one page is required")
     pages: dict[str, PageSpec] = {}
+    implicit: list[ObjectSpec] = []
     states = ", ".join(PAGE_STATES)
     for pname, pnode in entries.items():
         kline = node.key_lines[pname]
@@ -548,29 +597,65 @@ def _parse_pages(chk: _Checker, node: _Node) -> dict[str, PageSpec]:
             form = "" if pnode.kind == "map" else " or a mapping {state: ...}"
             chk.err(snode.line, f"{snode.path}: a page state must be one of {states}{form}, got "
                                 f"{chk.describe(snode)}{_suggest(state, PAGE_STATES)}")
-        extra = []
-        if pnode.kind == "map":
-            for fname, f in PAGE_EXTRA_FIELDS.items():
-                if fname in pnode.value:
-                    extra.append((fname, chk.field_value(f, pnode.value[fname], "page")))
-                elif f.required:
-                    chk.err(pnode.line, f"{pnode.path}: missing required key '{fname}'")
-                else:
-                    extra.append((fname, f.default))
-        else:
-            extra = [(fname, f.default) for fname, f in PAGE_EXTRA_FIELDS.items()]
-        spec = PageSpec(pname, state, Loc(chk.path, kline), tuple(extra))
-        if spec.get("backing", "anon") != "anon":
-            if spec.get("kind", "small") != "small":
-                chk.err(pnode.line, f"{pnode.path}: a {spec.get('backing')} page must be of kind "
-                                    f"small")
+        extra = {}
+        lines = {}
+        for fname, f in PAGE_EXTRA_FIELDS.items():
+            if pnode.kind == "map" and fname in pnode.value:
+                extra[fname] = chk.field_value(f, pnode.value[fname], "page")
+                lines[fname] = pnode.value[fname]
+            else:
+                extra[fname] = f.default
+                lines[fname] = pnode
+        kind, backing, oname, shared = (extra.get("kind", "small"), extra.get("backing", "anon"),
+                                        extra.get("object"), extra.get("shared", False))
+        obj = None
+        if oname is not None:
+            if backing != "anon":
+                chk.err(lines["backing"].line, f"{lines['backing'].path}: give `object:` or "
+                                               f"`backing:`, not both")
+            if oname not in objects:
+                chk.err(lines["object"].line, f"{lines['object'].path}: unknown object "
+                                              f"'{oname}'{_suggest(oname, objects)}")
+            obj = objects[oname]
+        elif backing != "anon" or shared:
+            # `backing:` (one object shared by the initial processes) or
+            # MAP_SHARED|MAP_ANONYMOUS (one shmem object per initial process)
+            how = "backing" if backing != "anon" else "shared_anon"
+            otype = backing if backing != "anon" else (
+                "memfd_hugetlb" if kind == "hugetlb" else "shmem")
+            # a `backing:` file has data whether or not the page was faulted in; shared
+            # anonymous memory holds data once written (present), zeroes before
+            obj = ObjectSpec(f"{pname}@{backing}" if how == "backing" else f"{pname}@shm",
+                             otype, "present" if how == "backing" or state == "present"
+                             else "none", Loc(chk.path, kline), how)
+            implicit.append(obj)
+            oname = obj.name
+            extra["object"] = oname
+        if obj is not None:
+            what = f"a page of {obj.type} object '{obj.name}'" if not obj.implicit else (
+                f"a {backing} page" if obj.implicit == "backing" else
+                "a shared anonymous page")
+            if kind in ("thp", "pte_thp"):
+                chk.err(lines["kind"].line, f"{lines['kind'].path}: {what} cannot be a THP "
+                                            f"(the model's THPs are anonymous)")
+            if obj.type == "memfd_hugetlb":
+                extra["kind"] = "hugetlb"
+            elif kind == "hugetlb":
+                chk.err(lines["kind"].line, f"{lines['kind'].path}: {what} is not hugetlb "
+                                            f"(use an object of type memfd_hugetlb)")
             if state == "zero":
-                chk.err(snode.line, f"{snode.path}: the zero page is anonymous; a "
-                                    f"{spec.get('backing')} page is none or present")
-        elif spec.get("kind", "small") != "small" and state == "zero":
-            chk.err(snode.line, f"{snode.path}: state zero is only for small pages")
+                chk.err(snode.line, f"{snode.path}: the zero page is private anonymous "
+                                    f"memory; {what} is none or present")
+            if state == "present" and obj.state == "none":
+                chk.err(snode.line, f"{snode.path}: page {pname} is present but object "
+                                    f"'{obj.name}' is a hole (state none): a fault would have "
+                                    f"filled it; make the object present")
+        elif kind in ("pte_thp", "hugetlb") and state == "zero":
+            chk.err(snode.line, f"{snode.path}: state zero is for small pages and THPs (the "
+                                f"huge zero page)")
+        spec = PageSpec(pname, state, Loc(chk.path, kline), tuple(extra.items()))
         pages[pname] = spec
-    return pages
+    return pages, implicit
 
 
 def _parse_menu(chk: _Checker, node: _Node) -> Menu:
@@ -708,7 +793,8 @@ def load_scenario_text(text: str, path: str = "<string>") -> Scenario:
     if "description" in top:
         description = p.string(top["description"], "a string").strip()
 
-    pages = _parse_pages(p, top["pages"])
+    objects = _parse_objects(p, top["objects"]) if "objects" in top else {}
+    pages, implicit_objects = _parse_pages(p, top["pages"], objects)
     policy_defs: tuple[PolicyDef, ...] = ()
     if "define_policies" in top:
         policy_defs = _parse_policy_defs(p, top["define_policies"])
@@ -783,6 +869,7 @@ def load_scenario_text(text: str, path: str = "<string>") -> Scenario:
         background=background,
         menu=menu,
         loc=Loc(path, 1),
+        objects=tuple(objects.values()) + tuple(implicit_objects),
     )
 
 

@@ -91,13 +91,34 @@ class ProcessSpec:
 
 
 @dataclass(frozen=True)
-class PageSpec:
-    """A named virtual page: its own private anonymous VMA in every initial process.
+class ObjectSpec:
+    """A memory object: one page of a file (`type` file: a disk filesystem's page cache),
+    of a memfd or shmem file (swap-backed page cache), or of a hugetlb memfd.  `state`:
+    "present" (the page holds the object's initial data, in the page cache) or "none" (a
+    hole: a fault allocates a zeroed page).  `implicit`: made by the loader for a page with
+    `backing:` (one object shared by the initial processes) or a MAP_SHARED|MAP_ANONYMOUS
+    page (one object per initial process)."""
 
-    state: "none" (never touched), "zero" (read-faulted: shared zero page mapped R/O),
-    "present" (written: an exclusive anonymous page, PTE writable and dirty; for a file or
-    memfd page: read-faulted, the pagecache page mapped R/O).  `extra` holds `kind`
-    (small / thp / pte_thp / hugetlb) and `backing` (anon / file / memfd).
+    name: str
+    type: str
+    state: str
+    loc: Loc
+    implicit: str = ""  # "", "backing" or "shared_anon"
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """A named virtual page: its own VMA in every initial process.
+
+    By default a private anonymous mapping; with `object` (or the legacy `backing: file |
+    memfd`) a mapping of a memory object, private (MAP_PRIVATE) or, with `shared`,
+    MAP_SHARED; `shared` without an object is MAP_SHARED|MAP_ANONYMOUS.
+    state: "none" (never touched), "zero" (private anonymous, read-faulted: the shared zero
+    page, or the huge zero page for a THP, mapped R/O), "present" (anonymous: written, an
+    exclusive page mapped writable and dirty; an object mapping: read-faulted, the page
+    cache page mapped R/O, or writable for a shared writable mapping that wants no write
+    notification).  `extra` holds `kind` (small / thp / pte_thp / hugetlb), `backing`
+    (anon / file / memfd), `object` (a name or None), `shared` (bool) and `prot` (rw / r).
     """
 
     name: str
@@ -188,6 +209,7 @@ class Scenario:
     background: tuple[tuple[str, object], ...] = ()  # actor -> count / flag
     menu: Menu | None = None
     loc: Loc = field(default_factory=lambda: Loc("<none>", 0))
+    objects: tuple[ObjectSpec, ...] = ()  # declared in `objects:`
 
     def background_setting(self, name: str, default: object = 0) -> object:
         return lookup(self.background, name, default)

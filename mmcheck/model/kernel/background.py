@@ -9,8 +9,8 @@ scenario's threads, bounded by the scenario's `background:` section.
   drained (lru_add_drain) at any time.
 
 Actors are threads of no process; a choice of target page is a separate successor whose
-label's argument names the page by its first mapping (process:vpage), which frame
-renaming keeps.
+label's argument names the page by its first mapping (process:vpage), or by its memory
+object for a page cache page nothing maps, which frame renaming keeps.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from __future__ import annotations
 from .. import codec
 from ..codec import PG_LRU_BATCH
 from ..steps import LRU, SHRINK, SPEC_DROP, SPECULATIVE, implements, starts
-from .common import F_FLAGS, F_REF, T_PC, T_SPEC_PAGE, T_STEP, V_PTE, drain_lru_batches, put, where
+from .common import (F_FLAGS, F_REF, O_ENTRY, T_PC, T_SPEC_PAGE, T_STEP, V_PTE,
+                     drain_lru_batches, put, where, where_object)
 from .swap import isolate_and_lock, reclaimable
 
 
 def mapped_pages(m, s):
-    """(frame, label argument of its first mapping) for every page a PTE maps, once each."""
+    """(frame, label argument of its first mapping) for every page a PTE maps, then every
+    page cache page nothing maps (named by its object), once each."""
     seen = set()
     out = []
     for p, row in enumerate(m.pv):
@@ -32,6 +34,11 @@ def mapped_pages(m, s):
             if f >= 0 and f not in seen:
                 seen.add(f)
                 out.append((f, where(m, p, v)))
+    for o, ob in enumerate(m.ob):
+        f = codec.frame_or_none(s[ob + O_ENTRY])
+        if f >= 0 and f not in seen:
+            seen.add(f)
+            out.append((f, where_object(m, o)))
     return out
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from .. import codec
 from ..codec import PG_ALLOC, PG_CLASS, PG_LRU_BATCH
-from ..state import FRAMES, PROCESS, PV, SLOTS, THREAD_REC
+from ..state import FRAMES, OBJECT_REC, PROCESS, PV, SLOTS, THREAD_REC
 from ..steps import CPU, GUP_SLOW, IDLE, KILLED, pt_locks_of
 
 # ---- field offsets inside each record (from mmcheck.model.state)
 P_STATUS, P_HAS_PINNED, P_WP_SEQ = PROCESS.offsets("status", "has_pinned", "write_protect_seq")
 V_VMA, V_PTE, V_IDEAL, V_LEGIT = PV.offsets("vma", "pte", "ideal", "legit")
+O_ENTRY, O_IDEAL, O_LEGIT = OBJECT_REC.offsets("entry", "ideal", "legit")
 T_PC, T_STEP, T_LOCK, T_PAGE, T_NEW_PAGE, T_PAGES, T_A, T_B = THREAD_REC.offsets(
     "pc", "step", "mmap_lock", "page", "new_page", "pages", "a", "b")
 # what the registers hold, by step (aliases of the same fields)
@@ -25,8 +26,9 @@ T_PC, T_STEP, T_LOCK, T_PAGE, T_NEW_PAGE, T_PAGES, T_A, T_B = THREAD_REC.offsets
     THREAD_REC.offsets("old_page", "gup_page", "zap_page", "isolated_page", "swapcache_page",
                        "spec_page")
 T_ORIG_PTE, T_CURSOR = THREAD_REC.offsets("orig_pte", "cursor")
-T_UNSHARE, T_FOLL_COW, T_SEQ, T_WRITE_FAULT = THREAD_REC.offsets(
-    "unshare", "foll_cow", "seq", "write_fault")
+T_UNSHARE, T_FOLL_COW, T_SEQ, T_WRITE_FAULT, T_FAULT_KIND = THREAD_REC.offsets(
+    "unshare", "foll_cow", "seq", "write_fault", "fault_kind")
+T_FAULT_PAGE = THREAD_REC.offset["fault_page"]
 F_REF, F_MAP, F_FLAGS, F_CONTENT, F_SLOT = FRAMES.offsets("ref", "map", "flags", "content", "slot")
 S_COUNT, S_CACHE, S_CONTENT = SLOTS.offsets("swap_count", "cache", "content")
 
@@ -248,3 +250,8 @@ def segv(m, s, t):
 def where(m, p, v) -> int:
     """A label argument naming process p's virtual page v (1-based; 0 means none)."""
     return p * m.n_vpages + v + 1
+
+
+def where_object(m, o) -> int:
+    """A label argument naming memory object o (after every process:page)."""
+    return len(m.procs) * m.n_vpages + o + 1

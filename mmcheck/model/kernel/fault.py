@@ -1,24 +1,29 @@
 """Page faults (mm/memory.c): the CPU access that needs one, do_anonymous_page,
-do_read_fault, do_cow_fault, do_wp_page and wp_page_copy.
+do_read_fault, do_shared_fault, do_cow_fault, do_wp_page (wp_page_shared, wp_page_copy).
 
 Granularity follows the locks (reference §1.2-1.3): a fault runs under mmap_lock (read);
 what runs under one PT lock hold is one step.  wp_page_copy is three steps: allocate and
 copy outside the PT lock (a DMA write to the old page after this point is lost to the
 faulting process), install under the PT lock, drop the extra reference after unlocking.
+A fault on an object mapping is two: __do_fault finds the object's page (shmem_fault,
+filemap_fault, hugetlb_no_page: a page cache hit, a hole filled with a zeroed page, or a
+shmem page read back from swap) and returns it locked and referenced, then finish_fault
+maps it under the PT lock (or the private copy do_cow_fault made of it).
 """
 
 from __future__ import annotations
 
 from .. import codec, ghost
-from ..codec import (DIRTY, NONE, PG_ANON_EXCLUSIVE, PG_HUGETLB, PRESENT, SOFT_DIRTY, SWAP,
-                     VM_WRITE, WRITE, ZERO)
-from ..steps import (CPU, DO_ANONYMOUS_PAGE, DO_COW_FAULT, DO_READ_FAULT, DO_WP_PAGE,
-                     WP_COPY_ALLOC, WP_COPY_INSTALL, WP_COPY_PUT, WP_PAGE_COPY, implements,
-                     starts)
+from ..codec import (DIRTY, NONE, PG_ANON_EXCLUSIVE, PG_HUGETLB, PG_LOCKED, PG_THP, PRESENT,
+                     SOFT_DIRTY, SWAP, VM_ANON_VMA, VM_SHARED, VM_WRITE, WRITE, ZERO)
+from ..steps import (CPU, DO_ANONYMOUS_PAGE, DO_COW_FAULT, DO_READ_FAULT, DO_SHARED_FAULT,
+                     DO_WP_PAGE, FILE_FAULT_MAP, FINISH_FAULT, WP_COPY_ALLOC, WP_COPY_INSTALL,
+                     WP_COPY_PUT, WP_PAGE_COPY, implements, starts)
 from .common import (
-    F_CONTENT, F_FLAGS, F_MAP, F_REF, LK_READ, T_LOCK, T_NEW_PAGE, T_OLD_PAGE, T_ORIG_PTE,
-    T_STEP, T_UNSHARE, V_PTE, V_VMA, ZERO_REF, ZERO_VALUE, alloc_fresh, can_read_lock,
-    fault_done, observers_besides, op_done, put, segv,
+    F_CONTENT, F_FLAGS, F_MAP, F_REF, LK_READ, O_ENTRY, S_CONTENT, T_FAULT_KIND, T_FAULT_PAGE,
+    T_LOCK, T_NEW_PAGE, T_OLD_PAGE, T_ORIG_PTE, T_STEP, T_UNSHARE, V_PTE, V_VMA, ZERO_REF,
+    ZERO_VALUE, alloc_fresh, can_read_lock, fault_done, observers_besides, op_done, put,
+    segv, swap_free,
 )
 from .swap import do_swap_page
 
@@ -45,7 +50,7 @@ def cpu_read(m, s, t, op):
         l[m.th[t] + T_LOCK] = LK_READ
         return do_swap_page(m, l, t, op, write=False)
     if k == NONE:
-        return read_fault(m, l, p, v)
+        return read_fault(m, l, t, p, v)
     raise codec.unhandled(pte, "cpu_read")
 
 
@@ -72,7 +77,7 @@ def cpu_write(m, s, t, op):
     l = list(s)
     k = codec.kind(pte)
     if k == NONE:
-        return write_fault_none(m, l, p, v)
+        return write_fault_none(m, l, t, p, v)
     l[m.th[t] + T_LOCK] = LK_READ
     if k == SWAP:
         return do_swap_page(m, l, t, op, write=True)
@@ -82,32 +87,42 @@ def cpu_write(m, s, t, op):
 
 
 # ----------------------------------------------------------------------------- missing PTE
-def read_fault(m, l, p, v):
-    """A read fault on an empty PTE: the zero page (anonymous) or the pagecache page (a
-    private file mapping)."""
-    f = m.vpage_file[v]
-    if f is None:
-        l[m.pv[p][v] + V_PTE] = codec.zero_page()  # do_anonymous_page, read fault (P2)
+# what finish_fault does with the page __do_fault found (the thread's `fault_kind`)
+FAULT_READ, FAULT_SHARED_WRITE, FAULT_COW = 1, 2, 3
+_HANDLER = {FAULT_READ: DO_READ_FAULT, FAULT_SHARED_WRITE: DO_SHARED_FAULT,
+            FAULT_COW: DO_COW_FAULT}
+
+
+def read_fault(m, l, t, p, v):
+    """A read fault on an empty PTE: the zero page (private anonymous memory) or
+    do_read_fault (an object mapping)."""
+    o = m.pv_object[p][v]
+    if o < 0:
+        base = m.pv[p][v]
+        l[base + V_PTE] = codec.zero_page()  # do_anonymous_page, read fault (P2)
+        if m.vpage_class[v] & PG_THP:
+            # the huge zero page: do_huge_pmd_anonymous_page does anon_vma_prepare first
+            l[base + V_VMA] |= VM_ANON_VMA
         return DO_ANONYMOUS_PAGE.read, l
-    do_read_fault(m, l, p, v, f)
-    return DO_READ_FAULT.map, l
+    return do_fault(m, l, t, p, v, o, FAULT_READ)
 
 
-def write_fault_none(m, l, p, v):
-    """A write fault on an empty PTE: do_anonymous_page, or do_cow_fault for a private
-    file mapping."""
-    if m.vpage_file[v] is None:
+def write_fault_none(m, l, t, p, v):
+    """A write fault on an empty PTE: do_anonymous_page, do_shared_fault (a shared
+    mapping) or do_cow_fault (a private mapping of an object)."""
+    o = m.pv_object[p][v]
+    if o < 0:
         do_anonymous_page_write(m, l, p, v)
         return DO_ANONYMOUS_PAGE.write, l
-    do_cow_fault(m, l, p, v)
-    return DO_COW_FAULT.copy, l
+    return do_fault(m, l, t, p, v, o, FAULT_SHARED_WRITE if m.vpage_shared[v] else FAULT_COW)
 
 
 def do_anonymous_page_write(m, l, p, v):
-    """do_anonymous_page, write fault (P1): a new zeroed page of the VMA's class (a THP
-    or hugetlb fault for those VMAs), exclusive (5.19: page_add_new_anon_rmap sets
-    PageAnonExclusive), writable and dirty if VM_WRITE."""
+    """do_anonymous_page, write fault (P1): anon_vma_prepare, a new zeroed page of the
+    VMA's class (a THP or hugetlb fault for those VMAs), exclusive (5.19:
+    page_add_new_anon_rmap sets PageAnonExclusive), writable and dirty if VM_WRITE."""
     f = alloc_fresh(m, l, ZERO_VALUE, m.vpage_class[v] | (PG_ANON_EXCLUSIVE if m.ae else 0))
+    l[m.pv[p][v] + V_VMA] |= VM_ANON_VMA
     _map_new_page(m, l, p, v, f)
 
 
@@ -117,20 +132,88 @@ def _map_new_page(m, l, p, v, f):
     l[base + V_PTE] = codec.present(f, codec.dirty_bits(l[base + V_VMA] & VM_WRITE))
 
 
-def do_read_fault(m, l, p, v, f):
-    """do_read_fault -> filemap_map_pages: the pagecache page mapped read-only."""
-    b = m.fr[f]
-    l[b + F_REF] += 1
-    l[b + F_MAP] += 1
-    l[m.pv[p][v] + V_PTE] = codec.present(f)
+def do_fault(m, l, t, p, v, o, kind):
+    """do_read_fault / do_shared_fault / do_cow_fault, first step: __do_fault gets the
+    object's page locked with a reference (None: lock_page sleeps, reclaim or another fault
+    holds it).  shmem_fault (mm/shmem.c shmem_get_folio_gfp) fills a hole with a zeroed
+    page and reads a swapped-out page back (shmem_swapin_folio: the page cache's swap entry
+    is replaced by the page and swap_free()d); filemap_fault reads a hole as zeroes too.
+    do_cow_fault has already done anon_vma_prepare and allocated its copy, which it fills
+    here (copy_user_highpage)."""
+    ob = m.ob[o]
+    entry = l[ob + O_ENTRY]
+    k = codec.kind(entry)
+    fn = _HANDLER[kind]
+    if k == PRESENT:
+        f = codec.frame(entry)
+        fb = m.fr[f]
+        if l[fb + F_FLAGS] & PG_LOCKED:
+            return None
+        l[fb + F_REF] += 1
+        l[fb + F_FLAGS] |= PG_LOCKED
+        outcome = fn.hit
+    elif k == NONE or k == SWAP:
+        content = ZERO_VALUE if k == NONE else l[m.sl[codec.slot(entry)] + S_CONTENT]
+        f = alloc_fresh(m, l, content, m.obj_flags[o] | PG_LOCKED)
+        l[m.fr[f] + F_REF] += 1  # the page cache's and ours
+        if k == SWAP:
+            swap_free(m, l, codec.slot(entry))
+        l[ob + O_ENTRY] = codec.present(f)
+        outcome = fn.hole if k == NONE else fn.swapin
+    else:
+        raise codec.unhandled(entry, "__do_fault")
+    tb = m.th[t]
+    if kind == FAULT_COW:
+        l[m.pv[p][v] + V_VMA] |= VM_ANON_VMA  # anon_vma_prepare
+        cls = m.obj_flags[o] & PG_HUGETLB  # hugetlb_wp copies a huge page
+        n = alloc_fresh(m, l, l[m.fr[f] + F_CONTENT], cls | (PG_ANON_EXCLUSIVE if m.ae else 0))
+        l[tb + T_NEW_PAGE] = n + 1
+    l[tb + T_FAULT_PAGE] = f + 1
+    l[tb + T_FAULT_KIND] = kind
+    l[tb + T_LOCK] = LK_READ
+    l[tb + T_STEP] = FILE_FAULT_MAP
+    return outcome, l
 
 
-def do_cow_fault(m, l, p, v):
-    """do_cow_fault: a write to a private file mapping copies the pagecache page into a
-    new anonymous page right away."""
-    content = l[m.fr[m.vpage_file[v]] + F_CONTENT]
-    f = alloc_fresh(m, l, content, PG_ANON_EXCLUSIVE if m.ae else 0)
-    _map_new_page(m, l, p, v, f)
+@implements(FILE_FAULT_MAP)
+def finish_fault(m, s, t, op):
+    """finish_fault -> do_set_pte under the PT lock, then unlock_page: back out if the PTE
+    is no longer none; else map the private copy (do_cow_fault: writable and dirty if
+    VM_WRITE, page_add_new_anon_rmap) or the object's page (page_add_file_rmap): writable
+    and dirty on a write fault (do_shared_fault), else mk_pte(page, vm_page_prot):
+    writable only for a shared writable mapping that wants no write notification."""
+    p, v = m.t_proc[t], op.v
+    base = m.pv[p][v]
+    l = list(s)
+    tb = m.th[t]
+    f, new, kind = l[tb + T_FAULT_PAGE] - 1, l[tb + T_NEW_PAGE] - 1, l[tb + T_FAULT_KIND]
+    fb = m.fr[f]
+    l[fb + F_FLAGS] &= ~PG_LOCKED
+    if codec.kind(l[base + V_PTE]) != NONE:  # !pte_none(*vmf->pte): VM_FAULT_NOPAGE
+        put(m, l, f, 1)
+        if new >= 0:
+            put(m, l, new, 1)
+        fault_done(m, l, t, op, wrote=False)
+        return FINISH_FAULT.back_out, l
+    vma = l[base + V_VMA]
+    if kind == FAULT_COW:
+        put(m, l, f, 1)  # do_cow_fault: unlock_page + put_page of the page cache page
+        l[m.fr[new] + F_MAP] = 1
+        l[base + V_PTE] = codec.present(new, codec.dirty_bits(vma & VM_WRITE))
+        outcome = FINISH_FAULT.cow
+    else:
+        l[fb + F_MAP] += 1  # the fault's reference is the mapping's now
+        if kind == FAULT_SHARED_WRITE:
+            l[base + V_PTE] = codec.present(f, codec.dirty_bits(vma & VM_WRITE))
+            outcome = FINISH_FAULT.map_dirty
+        elif codec.vm_page_prot_writable(vma):
+            l[base + V_PTE] = codec.present(f, WRITE)
+            outcome = FINISH_FAULT.map_writable
+        else:
+            l[base + V_PTE] = codec.present(f)
+            outcome = FINISH_FAULT.map_ro
+    fault_done(m, l, t, op, wrote=False)
+    return outcome, l
 
 
 # ----------------------------------------------------------------------------- write-protected PTE
@@ -143,6 +226,12 @@ def do_wp_page(m, l, t, op, unshare):
     base = m.pv[p][v]
     pte = l[base + V_PTE]
     f = codec.frame_or_none(pte)
+    if l[base + V_VMA] & VM_SHARED:
+        # wp_page_shared (hugetlb: hugetlb_wp's VM_MAYSHARE case): no COW; page_mkwrite if
+        # the filesystem has one, then wp_page_reuse: maybe_mkwrite(pte_mkdirty(entry))
+        l[base + V_PTE] = codec.mkwrite(codec.mkdirty(pte))
+        fault_done(m, l, t, op, wrote=True)
+        return DO_WP_PAGE.shared, l
     if f >= 0:
         fb = m.fr[f]
         reuse = m.can_reuse(m, l, f)
@@ -177,6 +266,7 @@ def wp_page_copy_alloc(m, s, t, op):
     lock (a DMA write to the old page after this point is lost to the faulting process)."""
     l = list(s)
     b = m.th[t]
+    l[m.pv[m.t_proc[t]][op.v] + V_VMA] |= VM_ANON_VMA  # wp_page_copy: anon_vma_prepare
     old = l[b + T_OLD_PAGE]
     if old == ZERO_REF:
         content, cls = ZERO_VALUE, 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import codec, ghost
 from ..codec import (NONE, PG_ANON_EXCLUSIVE, PG_HUGETLB, PG_PTE_THP, PG_THP, PRESENT, SWAP,
-                     VM_WRITE, WRITE, ZERO)
+                     VM_HUGETLB, VM_SHARED, VM_WRITE, WRITE, ZERO)
 from ..steps import (COPY_PAGE_RANGE, DUP_MMAP, FORK_COPY, FORK_END, FORK_WRPROTECT,
                      implements, starts)
 from .common import (
@@ -23,7 +23,8 @@ from .swap import copy_nonpresent_pte
 @starts("fork")
 def dup_mmap(m, s, t, op):
     """dup_mmap P6.1-2: mmap_write_lock the parent, create the child mm with copies of
-    the parent's VMAs; page tables are copied per VMA next."""
+    the parent's VMAs (anon_vma_fork: the child's VMA has an anon_vma if the parent's
+    has); page tables are copied per VMA next."""
     if s[m.th[t] + T_LOCK] or not mmap_lock_available(m, s, t, write=True):
         return None
     p, c = m.t_proc[t], op.child
@@ -48,8 +49,10 @@ def _next_vpage(m, l, t):
 def copy_present_pte(m, s, t, op):
     """copy_page_range -> copy_present_pte for one vpage under both PT locks, first half:
     the era's decision for a maybe-pinned page, then page_dup_rmap (5.19:
-    page_try_dup_anon_rmap clears PageAnonExclusive).  The child's ideal memory of this
-    page is taken here: what the parent had when its page table was copied."""
+    page_try_dup_anon_rmap clears PageAnonExclusive).  A VMA vma_needs_copy() turns down
+    is skipped (the child faults its pages in); a shared mapping's PTE is copied as it is,
+    in one step (nothing to write-protect).  The child's ideal memory of this page is taken
+    here: what the parent had when its page table was copied."""
     p, c = m.t_proc[t], op.child
     b = m.th[t]
     v = s[b + T_CURSOR]
@@ -58,9 +61,13 @@ def copy_present_pte(m, s, t, op):
     ghost.inherit(m, l, p, c, v)
     pte = l[pb + V_PTE]
     k = codec.kind(pte)
-    if not l[pb + V_VMA] or k == NONE:
+    vma = l[pb + V_VMA]
+    if not vma or k == NONE:
         _next_vpage(m, l, t)
         return COPY_PAGE_RANGE.nothing, l
+    if not m.vma_needs_copy(vma):
+        _next_vpage(m, l, t)
+        return COPY_PAGE_RANGE.skip, l
     if k == ZERO:
         l[cb + V_PTE] = codec.zero_page()
         _next_vpage(m, l, t)
@@ -73,6 +80,15 @@ def copy_present_pte(m, s, t, op):
         raise codec.unhandled(pte, "copy_present_pte")
     f = codec.frame(pte)
     fb = m.fr[f]
+    if vma & VM_SHARED:
+        # not a COW mapping: get_page, page_dup_file_rmap, the same PTE in the child,
+        # marked clean (copy_present_pte: pte_mkclean for VM_SHARED; copy_hugetlb_page_range
+        # with cow == false copies the entry as it is)
+        l[fb + F_REF] += 1
+        l[fb + F_MAP] += 1
+        l[cb + V_PTE] = pte if vma & VM_HUGETLB else codec.mkclean(pte)
+        _next_vpage(m, l, t)
+        return COPY_PAGE_RANGE.shared, l
     seq = m.proc[p] + P_WP_SEQ
     if m.fork_must_copy(m, l, p, f):
         # copy_present_page: the child gets its own copy now; the parent keeps its

@@ -43,16 +43,17 @@ def follow_page_pte(m, s, t, op):
     if not vma or (op.write and not vma & VM_WRITE):
         op_done(m, l, t)
         return GUP.efault, l
-    # 17839856fd58 (5.8): should_force_cow_break -> FOLL_WRITE on every COW mapping;
+    # 17839856fd58 (5.8): should_force_cow_break -> FOLL_WRITE on every COW mapping
+    # (is_cow_mapping: not on a shared one);
     # can_follow_write_pte then also accepts a R/O PTE that is dirty after our own COW
     # (FOLL_COW), which is how a R/O private VMA gets its copy
-    foll_write = op.write or m.gup_read_breaks_cow
+    foll_write = op.write or (m.gup_read_breaks_cow and codec.is_cow_mapping(vma))
     pte = l[base + V_PTE]
     if foll_write and not op.write and l[b + T_FOLL_COW] and codec.dirty(pte):
         foll_write = False
     k = codec.kind(pte)
     if k == NONE:
-        return write_fault_none(m, l, p, v) if foll_write else read_fault(m, l, p, v)
+        return write_fault_none(m, l, t, p, v) if foll_write else read_fault(m, l, t, p, v)
     if k == SWAP:
         return do_swap_page(m, l, t, op, write=foll_write)
     if k != PRESENT and k != ZERO:
@@ -60,7 +61,7 @@ def follow_page_pte(m, s, t, op):
     if not codec.write(pte):
         if foll_write:
             return do_wp_page(m, l, t, op, unshare=False)
-        if m.must_unshare(m, l, pte, op):
+        if m.must_unshare(m, l, pte, op, vma):
             return do_wp_page(m, l, t, op, unshare=True)
     if k == ZERO:
         l[m.refix[op.ref]] = ZERO_REF  # follow_page_pte returns the zero page
@@ -148,7 +149,7 @@ def gup_fast_recheck(m, s, t, op):
     if not codec.same(pte, l[b + T_GUP_PAGE], l[b + T_ORIG_PTE]):
         _fall_back(m, l, t, op.bias)
         return GUP_FAST.changed, l
-    if not codec.write(pte) and m.must_unshare(m, l, pte, op):
+    if not codec.write(pte) and m.must_unshare(m, l, pte, op, None):  # no VMA here
         _fall_back(m, l, t, op.bias)
         return GUP_FAST.must_unshare, l
     l[b + T_STEP] = GUPF_END

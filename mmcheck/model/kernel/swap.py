@@ -1,10 +1,14 @@
-"""Swap: reclaim of an anonymous page (mm/vmscan.c shrink_page_list) and swap-in
-(mm/memory.c do_swap_page).
+"""Swap: reclaim of an anonymous or shmem page (mm/vmscan.c shrink_page_list) and swap-in
+of an anonymous page (mm/memory.c do_swap_page; shmem pages come back through the page
+cache: mmcheck.model.kernel.fault.do_fault).
 
 Reclaim is the reference's P10 as separate steps: isolate and lock the page, add it to the
 swapcache (5.11: not if it may be pinned), unmap it one mapping at a time (5.19: not if it
 is exclusive and may be pinned), then write it out and free it, which fails (the page stays
-in the swapcache, unmapped) when anybody else still holds a reference.  Swap-in is P11: look
+in the swapcache, unmapped) when anybody else still holds a reference.  A shmem page is
+unmapped (its PTEs become none: the page cache still has it), then pageout keeps it if
+anybody else holds a reference, or shmem_writepage moves it to a swap slot: the page
+cache entry becomes a swap entry and the page is freed.  Swap-in is P11: look
 the slot up in the swapcache (or read it into a new swapcache page) and lock the page, then
 under the PT lock decide by the era's rule whether it comes back exclusive and writable.
 
@@ -15,12 +19,13 @@ the swapcache (no "fresh page" case), and writeback is synchronous (no PG_writeb
 from __future__ import annotations
 
 from .. import codec
-from ..codec import (EXCLUSIVE, PG_ALLOC, PG_ANON_EXCLUSIVE, PG_FILE, PG_HUGETLB,
-                     PG_LOCKED, PG_LRU_BATCH, VM_HUGETLB, VM_WRITE)
+from ..codec import (EXCLUSIVE, NONE, PG_ALLOC, PG_ANON_EXCLUSIVE, PG_FILE, PG_HUGETLB,
+                     PG_LOCKED, PG_LRU_BATCH, PG_SHMEM, VM_HUGETLB, VM_WRITE)
 from ..steps import (DO_SWAP_PAGE, MADV_PAGEOUT, RECLAIM_ADD, RECLAIM_FREE, RECLAIM_UNMAP,
-                     REMOVE_MAPPING, SHRINK, SWAPIN_MAP, TRY_TO_UNMAP, implements, starts)
+                     REMOVE_MAPPING, SHMEM_WRITEPAGE, SHRINK, SWAPIN_MAP, TRY_TO_UNMAP,
+                     implements, starts)
 from .common import (
-    F_CONTENT, F_FLAGS, F_MAP, F_REF, F_SLOT, LK_READ, S_CACHE, S_CONTENT, S_COUNT,
+    F_CONTENT, F_FLAGS, F_MAP, F_REF, F_SLOT, LK_READ, O_ENTRY, S_CACHE, S_CONTENT, S_COUNT,
     T_ISOLATED, T_LOCK, T_ORIG_PTE, T_STEP, T_SWAPCACHE_PAGE, T_WRITE_FAULT, V_PTE, V_VMA,
     alloc, drain_lru_batches, fault_done, lru_cache_add, mmap_lock_available, op_done,
     page_maybe_dma_pinned, pt_locked_by_other, put, release_slot_if_unused, swapcache_page,
@@ -30,21 +35,34 @@ from .common import (
 
 # ----------------------------------------------------------------------------- reclaim
 def reclaimable(m, l, f) -> bool:
-    """An anonymous page shrink_page_list can take: on the LRU (not in an LRU add batch),
-    not locked, not hugetlb (not swappable), not a pagecache page (not modelled)."""
+    """A page shrink_page_list can take: anonymous or shmem, on the LRU (not in an LRU add
+    batch), not locked, not hugetlb (not swappable).  Other page cache pages (a disk
+    file's: written back and dropped) are not reclaimed by the model."""
     flags = l[m.fr[f] + F_FLAGS]
-    return (flags & PG_ALLOC and not flags & (PG_LOCKED | PG_LRU_BATCH | PG_FILE | PG_HUGETLB)
-            and l[m.fr[f] + F_REF] > 0)
+    return (flags & PG_ALLOC and not flags & (PG_LOCKED | PG_LRU_BATCH | PG_HUGETLB)
+            and (not flags & PG_FILE or flags & PG_SHMEM) and l[m.fr[f] + F_REF] > 0)
+
+
+def get_swap_page(m, l) -> int:
+    """get_swap_page / folio_alloc_swap: a free slot (no swap entry, no swapcache page), or
+    -1 when the swap device is full.  The model's device has `n_slots` slots; pages left in
+    the swapcache after a COW or a failed freeze hold theirs until freed, so an unbounded
+    menu can fill it."""
+    for i, sb in enumerate(m.sl):
+        if not l[sb + S_COUNT] and not l[sb + S_CACHE]:
+            return i
+    return -1
 
 
 def isolate_and_lock(m, l, t, f):
-    """isolate_lru_page (+1) and trylock_page, then add_to_swap is next."""
+    """isolate_lru_page (+1) and trylock_page; then add_to_swap for an anonymous page,
+    try_to_unmap for a shmem page (it is in the page cache already)."""
     b = m.fr[f]
     l[b + F_REF] += 1
     l[b + F_FLAGS] |= PG_LOCKED
     tb = m.th[t]
     l[tb + T_ISOLATED] = f + 1
-    l[tb + T_STEP] = RECLAIM_ADD
+    l[tb + T_STEP] = RECLAIM_UNMAP if l[b + F_FLAGS] & PG_FILE else RECLAIM_ADD
 
 
 @starts("pageout")
@@ -95,16 +113,12 @@ def add_to_swap(m, s, t, op):
         if m.swapout_skip_pinned and page_maybe_dma_pinned(l, b):
             _end_reclaim(m, l, t)
             return SHRINK.keep_pinned, l
-        for i, sb in enumerate(m.sl):
-            if not l[sb + S_COUNT] and not l[sb + S_CACHE]:
-                break
-        else:
-            # get_swap_page found no free slot: add_to_swap fails, the page is kept
-            # (activate_locked).  The model's swap device has `n_slots` slots; pages left
-            # in the swapcache after a COW or a failed freeze hold theirs until freed, so
-            # an unbounded menu can fill it.
+        i = get_swap_page(m, l)
+        if i < 0:
+            # add_to_swap fails, the page is kept (activate_locked)
             _end_reclaim(m, l, t)
             return SHRINK.swap_full, l
+        sb = m.sl[i]
         l[sb + S_CACHE] = 1
         l[b + F_SLOT] = i + 1
         l[b + F_REF] += 1
@@ -151,6 +165,13 @@ def try_to_unmap_one(m, s, t, op):
 
 def _unmap_one(m, s, t, b, f, base, pte, at):
     l = list(s)
+    if l[b + F_FLAGS] & PG_FILE:
+        # a page cache page: the PTE is cleared (the next fault finds the page in the page
+        # cache, or its swap entry there); pte_dirty moves to the page
+        l[base + V_PTE] = NONE
+        l[b + F_MAP] -= 1
+        put(m, l, f, 1)
+        return (TRY_TO_UNMAP.file_one, at), l
     exclusive = False
     if m.ae and l[b + F_FLAGS] & PG_ANON_EXCLUSIVE:
         if page_maybe_dma_pinned(l, b):
@@ -179,6 +200,8 @@ def pageout_remove_mapping(m, s, t, op):
     if l[b + F_MAP] > 0:
         _end_reclaim(m, l, t)
         return SHRINK.still_mapped, l
+    if l[b + F_FLAGS] & PG_FILE:
+        return shmem_writepage(m, l, t, f)
     slot = l[b + F_SLOT] - 1
     sb = m.sl[slot]
     if l[b + F_REF] != 2:
@@ -193,6 +216,32 @@ def pageout_remove_mapping(m, s, t, op):
     put(m, l, f, 2)
     op_done(m, l, t)
     return REMOVE_MAPPING.freed, l
+
+
+def shmem_writepage(m, l, t, f):
+    """pageout of an unmapped shmem page: is_page_cache_freeable (page_count == isolation +
+    page cache; 6.4 d824ec2a1546 also skips folio_maybe_dma_pinned pages, with the same
+    effect) or keep the page; shmem_writepage: a swap slot (none free: redirty and keep),
+    add_to_swap_cache, the page cache entry becomes the swap entry (swap_shmem_alloc: one
+    swap count), the page is written (synchronously); __remove_mapping then frees it."""
+    b = m.fr[f]
+    if l[b + F_REF] != 2:
+        _end_reclaim(m, l, t)
+        return SHMEM_WRITEPAGE.keep, l
+    i = get_swap_page(m, l)
+    if i < 0:
+        _end_reclaim(m, l, t)
+        return SHMEM_WRITEPAGE.swap_full, l
+    sb = m.sl[i]
+    want = codec.present(f)
+    ob = next(ob for ob in m.ob if l[ob + O_ENTRY] == want)
+    l[ob + O_ENTRY] = codec.swap_entry(i)
+    l[sb + S_COUNT] = 1
+    l[sb + S_CONTENT] = l[b + F_CONTENT]
+    l[b + F_FLAGS] &= ~PG_LOCKED
+    put(m, l, f, 2)  # the isolation's and the page cache's references: freed
+    op_done(m, l, t)
+    return SHMEM_WRITEPAGE.freed, l
 
 
 # ----------------------------------------------------------------------------- swap-in
