@@ -10,6 +10,7 @@ import sys
 
 from .engine import run_engine_benchmark
 from .mm import run_menu_benchmark, run_mm_benchmark, run_suite_timing
+from .stores import run_store_benchmark
 
 RESULTS = os.path.join(os.path.dirname(__file__), "RESULTS.md")
 HEADER = "# Benchmark results\n\nNewest first. Produced by `python -m benchmarks --write`.\n"
@@ -32,10 +33,22 @@ def machine() -> str:
             f"{platform.python_implementation()} {platform.python_version()}")
 
 
+def _store_row(r: dict) -> str:
+    if r["store"] == "exact":
+        return (f"| {r['scenario']} | {r['policy']} | exact | {r['states']:,} | "
+                f"{r['states_per_second']:,.0f} | 1 | - | {r['peak_growth_per_state']:,.0f} "
+                f"| - | - |")
+    return (f"| {r['scenario']} | {r['policy']} | fingerprints | {r['states']:,} | "
+            f"{r['states_per_second']:,.0f} | {r['speed_vs_exact']:.2f} | "
+            f"{r['accounted_bytes_per_state']:.1f} | {r['peak_growth_per_state']:,.0f} | "
+            f"{'yes' if r['same_as_exact'] else 'NO'} | {r['collision_optimistic']:.1e} |")
+
+
 def main(argv) -> None:
     engine = run_engine_benchmark()
     mm = run_mm_benchmark() + run_mm_benchmark(workers=2)
     menus = run_menu_benchmark()
+    stores = run_store_benchmark()
     suite = run_suite_timing()
     lines = [f"## {datetime.date.today().isoformat()} — {machine()}", "", TARGETS, "",
              "| benchmark | policy | distinct states | transitions | seconds | states/s |",
@@ -63,6 +76,16 @@ def main(argv) -> None:
             f"{r['plain_states_per_second']:,.0f} | {r['factor']:.2f} | "
             f"{r['seconds']:.2f} s / {r['plain_seconds']:.2f} s | "
             f"{'yes' if r['same_verdicts'] else 'NO'} |")
+    lines += ["", "State stores (`--store`), each search in a fresh process, best of two "
+              "interleaved runs; accounted = fingerprint table + parent index arrays per "
+              "state (the frontier is on disk); peak growth = the process's peak resident "
+              "size during the search per state (at these sizes mostly the model's bounded "
+              "canonicalisation memo and the batch in flight):", "",
+              "| scenario | policy | store | states | states/s | speed vs exact | "
+              "accounted B/state | peak growth B/state | same states, verdicts | "
+              "P(collision hid a state) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [_store_row(r) for r in stores]
     lines += ["", f"Whole shipped scenario suite (`mmcheck run scenarios/`, traces included): "
               f"{suite['scenarios']} scenarios, {suite['runs']} scenario x policy runs, "
               f"{suite['states']:,} states in {suite['seconds']:.2f} s.", ""]

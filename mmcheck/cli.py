@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import (EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_INTERNAL, EXIT_INTERRUPTED,
@@ -216,6 +217,38 @@ def _workers_option(f):
              "states).")(f)
 
 
+def _store_options(f):
+    """--store exact|fingerprints and --max-memory SIZE."""
+    f = click.option(
+        "--max-memory", default=None, metavar="SIZE",
+        help="Stop the search cleanly, with its partial result, when its processes use more "
+             "than this (e.g. 20G, 512M). Default: 85% of the memory available at the "
+             "start.")(f)
+    return click.option(
+        "--store", type=click.Choice(["exact", "fingerprints"]), default="exact",
+        show_default=True,
+        help="How visited states are kept: exact (the states themselves, ~1 KB each) or "
+             "fingerprints (64-bit fingerprints, ~20 B each, BFS levels spilled to "
+             "$TMPDIR; the output gives the probability that a collision hid a "
+             "state).")(f)
+
+
+def _search_options(store: str, max_memory: str | None, workers: int) -> dict:
+    from .engine import memory
+
+    if store == "fingerprints" and workers > 1:
+        _fail("--store fingerprints: the fingerprint store searches in one process; "
+              "drop --workers")
+    if max_memory is None:
+        limit = memory.default_limit()
+    else:
+        try:
+            limit = memory.parse_size(max_memory)
+        except ValueError as e:
+            _fail(f"--max-memory: {e}")
+    return {"store": store, "max_memory": limit, "workers": workers}
+
+
 def _reduction(symmetry: str, no_symmetry: bool = False) -> dict:
     level = "none" if no_symmetry else symmetry
     return {"canonicalize": level != "none", "symmetry": level == "full"}
@@ -242,20 +275,32 @@ def _reduction(symmetry: str, no_symmetry: bool = False) -> dict:
                    "outcomes of entered functions never taken (also in --json).")
 @_symmetry_options
 @_workers_option
+@_store_options
+@click.option("--checkpoint", "checkpoint_dir", default=None, type=click.Path(file_okay=False),
+              help="Save the search at every BFS level boundary in this (new or empty) "
+                   "directory; `mmcheck resume DIR` continues it after Ctrl-C or a crash. "
+                   "Needs --store fingerprints, one scenario and one policy.")
 def run(scenarios, policies, policy_files, properties, depth, max_states, out_dir, as_json,
-        render, show_traces, show_coverage, symmetry, no_symmetry, workers):
+        render, show_traces, show_coverage, symmetry, no_symmetry, workers, store, max_memory,
+        checkpoint_dir):
     """Explore every interleaving of SCENARIOS (files or directories) under each policy."""
+    from .engine import memory
     from .properties import NAMES
-    from .report.runner import run_scenario
+    from .report.runner import MEMORY_ADVICE, run_scenario
 
     for prop in properties:
         if prop not in NAMES:
             _fail(f"--property: unknown property '{prop}' (known: {', '.join(NAMES)})")
     check_output_dir("--out", out_dir)
+    search = _search_options(store, max_memory, workers)
     extra = load_policy_files(policy_files)
     loaded = load_all(scenarios)
     if show_traces is None:
         show_traces = len(loaded) == 1 and not as_json
+    checkpoint = (_start_checkpoint(checkpoint_dir, loaded, policies, policy_files, properties,
+                                    depth, max_states, "none" if no_symmetry else symmetry,
+                                    store)
+                  if checkpoint_dir else None)
     results = []
     unexpected = 0
     stopped = None  # (scenario, policy, how) of the run that could not finish
@@ -264,7 +309,7 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
         try:
             for r in run_scenario(sc, policies=policies, extra_defs=extra,
                                   properties=properties or None, depth=depth,
-                                  max_states=max_states, workers=workers,
+                                  max_states=max_states, **search, checkpoint=checkpoint,
                                   **_reduction(symmetry, no_symmetry)):
                 runs.append(r)
                 unexpected += _count_failures(r)
@@ -298,14 +343,112 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
         where = sc.path + (f" under {policy}" if policy else "")
         if how == "interrupted":
             click.echo(f"mmcheck: interrupted: the search of {where} was cut short; what "
-                       f"finished is shown above", err=True)
+                       f"finished is shown above"
+                       + (f"; continue it with `mmcheck resume {checkpoint_dir}`"
+                          if checkpoint_dir else ""), err=True)
             sys.exit(EXIT_INTERRUPTED)
         if how == "memory":
-            how = ("the search ran out of memory (its partial result is shown); bound it "
-                   "with --max-states or --depth")
+            limit = memory.format_size(search["max_memory"])
+            how = (f"the search ran out of memory (the limit is {limit}, --max-memory; its "
+                   f"partial result is shown): {MEMORY_ADVICE}")
         click.echo(f"mmcheck: incomplete: {where}: {how}", err=True)
         sys.exit(EXIT_UNEXPECTED if unexpected else EXIT_INCOMPLETE)
     sys.exit(EXIT_UNEXPECTED if unexpected else 0)
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _start_checkpoint(directory, loaded, policies, policy_files, properties, depth,
+                      max_states, symmetry, store):
+    """A new checkpoint directory for `mmcheck run --checkpoint`, with what `mmcheck
+    resume` needs to rebuild the same search."""
+    from .engine.checkpoint import CheckpointError, Checkpointer
+
+    if store != "fingerprints":
+        _fail("--checkpoint: checkpoints are taken of the fingerprint store; add "
+              "--store fingerprints")
+    names = policies or (loaded[0].policies if len(loaded) == 1 else ())
+    if len(loaded) != 1 or len(names) != 1:
+        _fail("--checkpoint: give one scenario file and one policy (-p)")
+    sc = loaded[0]
+    context = {
+        "scenario": os.path.abspath(sc.path), "sha256": _sha256(sc.path),
+        "policy": names[0],
+        "policy_files": [{"path": os.path.abspath(f), "sha256": _sha256(f)}
+                         for f in policy_files],
+        "properties": list(properties), "depth": depth, "max_states": max_states,
+        "symmetry": symmetry,
+    }
+    try:
+        return Checkpointer.start(directory, context)
+    except (CheckpointError, OSError) as e:
+        _fail(f"--checkpoint {e}" if isinstance(e, CheckpointError)
+              else f"--checkpoint {directory}: {e.strerror or e}")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", default="counterexamples", show_default=True,
+              type=click.Path(file_okay=False), help="Where counterexample traces and pictures go.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--render/--no-render", default=True, show_default=True,
+              help="Render each counterexample as SVG (needs Graphviz's dot).")
+@click.option("--trace/--no-trace", "show_traces", default=True, show_default=True,
+              help="Print counterexample traces.")
+@click.option("--max-memory", default=None, metavar="SIZE",
+              help="As for `mmcheck run` (default: 85% of the memory available now).")
+def resume(directory, out_dir, as_json, render, show_traces, max_memory):
+    """Continue a search saved with `mmcheck run --checkpoint DIRECTORY` from its last
+    level boundary; the result is the uninterrupted search's."""
+    from .engine.checkpoint import CheckpointError, Checkpointer
+    from .report.runner import MEMORY_ADVICE, policy_defs, run_policy
+
+    try:
+        cp = Checkpointer.open(directory)
+    except CheckpointError as e:
+        _fail(str(e))
+    ctx = cp.context
+    for path, digest in [(ctx["scenario"], ctx["sha256"])] + [
+            (p["path"], p["sha256"]) for p in ctx["policy_files"]]:
+        try:
+            same = _sha256(path) == digest
+        except OSError as e:
+            _fail(f"{directory}: {path}: {e.strerror or e}")
+        if not same:
+            _fail(f"{directory}: {path} changed since the checkpoint was taken; a resumed "
+                  f"search must explore the same model")
+    check_output_dir("--out", out_dir)
+    search = _search_options("fingerprints", max_memory, 1)
+    extra = load_policy_files([p["path"] for p in ctx["policy_files"]])
+    sc = load_all([ctx["scenario"]])[0]
+    try:
+        r = run_policy(sc, ctx["policy"], defs=policy_defs(sc, extra),
+                       properties=ctx["properties"] or None, depth=ctx["depth"],
+                       max_states=ctx["max_states"], checkpoint=cp, resume=cp, **search,
+                       **_reduction(ctx["symmetry"]))
+    except CheckpointError as e:
+        _fail(str(e))
+    except ScenarioError as e:
+        _fail(str(e))
+    _save_traces(r, out_dir, render)
+    if as_json:
+        click.echo(json.dumps([_run_json(sc, [r])], indent=2))
+    else:
+        _print_scenario(sc, [r], show_traces)
+    if r.bounded_by == "interrupted":
+        click.echo(f"mmcheck: interrupted again; continue with `mmcheck resume {directory}`",
+                   err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    if r.bounded_by == "memory":
+        click.echo(f"mmcheck: incomplete: {sc.path} under {r.policy}: the search ran out of "
+                   f"memory (--max-memory): {MEMORY_ADVICE}", err=True)
+        sys.exit(EXIT_INCOMPLETE)
+    sys.exit(EXIT_UNEXPECTED if _count_failures(r) else 0)
 
 
 def _count_failures(run) -> int:
@@ -335,47 +478,57 @@ def _save_traces(run, out_dir, render):
 def _print_scenario(sc, runs, show_traces):
     from .report import render as rendering
 
-    table = Table(title=f"{sc.name}  ({sc.path})", title_justify="left")
+    table = Table(title=escape(f"{sc.name}  ({sc.path})"), title_justify="left")
     table.add_column("policy")
     props = [v.name for v in runs[0].verdicts] if runs else []
     for p in props:
-        table.add_column(p)
+        table.add_column(escape(p))
     table.add_column("states", justify="right")
     table.add_column("COW (unnecessary)", justify="right")
     table.add_column("time", justify="right")
     for r in runs:
-        table.add_row(r.policy, *[_verdict_cell(v) for v in r.verdicts], f"{r.states:,}",
+        table.add_row(escape(r.policy), *[_verdict_cell(v) for v in r.verdicts], f"{r.states:,}",
                       f"{r.copies} ({r.unnecessary_copies})", f"{r.seconds:.2f}s")
     console.print(table)
     reductions = {r.symmetry for r in runs if r.symmetry}
     for text in sorted(reductions):
-        console.print(f"symmetry: {text}")
+        console.print(f"symmetry: {text}", markup=False)
     for r in runs:
+        if r.store.get("kind") == "fingerprints":
+            console.print(escape(f"{r.policy}: {fingerprint_summary(r.store)}"), style="dim")
         if r.bounded_by in ("interrupted", "memory"):
             why = "interrupted" if r.bounded_by == "interrupted" else "out of memory"
-            console.print(f"[bold yellow]{r.policy}: cut short ({why}) at depth {r.depth} "
+            console.print(f"[bold yellow]{escape(r.policy)}: cut short ({why}) at depth {r.depth} "
                           f"after {r.states:,} states; its verdicts are partial[/bold yellow]")
         elif not r.complete:
-            console.print(f"[yellow]{r.policy}: search bounded by {r.bounded_by} at depth "
+            console.print(f"[yellow]{escape(r.policy)}: search bounded by {r.bounded_by} at depth "
                           f"{r.depth}; 'holds' means none found within the bound[/yellow]")
         for note in r.notes:
-            console.print(f"[yellow]{r.policy}: {note}[/yellow]")
+            console.print(escape(f"{r.policy}: {note}"), style="yellow")
         if r.vacuous:
-            console.print(f"[bold yellow]{r.policy}: vacuous: no interleaving completes every "
-                          f"thread's program[/bold yellow]")
+            console.print(f"[bold yellow]{escape(r.policy)}: vacuous: no interleaving completes "
+                          f"every thread's program[/bold yellow]")
         if r.stuck_states:
-            console.print(f"[yellow]{r.policy}: {r.stuck_states} stuck state(s) (threads "
+            console.print(f"[yellow]{escape(r.policy)}: {r.stuck_states} stuck state(s) (threads "
                           f"blocked forever); shortest: {len(r.stuck_trace['labels'])} steps"
                           f"[/yellow]")
         for op in r.never_started:
-            console.print(f"[yellow]{r.policy}: never enabled: {op}[/yellow]")
+            console.print(escape(f"{r.policy}: never enabled: {op}"), style="yellow")
         for v in r.verdicts:
             if v.trace is None:
                 continue
             files = ", ".join(getattr(v, "files", []))
-            console.print(f"[red]{r.policy} / {v.name}[/red]: {v.reason}  [dim]{files}[/dim]")
+            console.print(f"[red]{escape(r.policy)} / {v.name}[/red]: {escape(v.reason)}  "
+                          f"[dim]{escape(files)}[/dim]")
             if show_traces:
                 console.print(rendering.text_trace(v.trace), markup=False)
+
+
+def fingerprint_summary(store: dict) -> str:
+    """One line on a fingerprint-store search: size and TLC's collision estimates."""
+    return (f"fingerprints: {store['bytes_per_state']:.0f} B/state; P(a collision hid a "
+            f"state) {store['collision_optimistic']:.1e} calculated, "
+            f"{store['collision_actual']:.1e} from the fingerprints")
 
 
 def _print_coverage(runs):
@@ -386,7 +539,7 @@ def _print_coverage(runs):
     table.add_column("kernel function")
     table.add_column("outcome")
     for r in runs:
-        table.add_column(r.policy, justify="right")
+        table.add_column(escape(r.policy), justify="right")
     last = None
     for fn, _name, text, tags, counts in coverage.rows(runs):
         table.add_row(fn if fn != last else "", text + (f"  [dim]{' '.join(tags)}[/dim]"
@@ -397,7 +550,7 @@ def _print_coverage(runs):
     for r in runs:
         missed = coverage.never_taken(r.coverage)
         if missed:
-            console.print(f"[yellow]{r.policy}: never taken: {', '.join(missed)}[/yellow]")
+            console.print(escape(f"{r.policy}: never taken: {', '.join(missed)}"), style="yellow")
 
 
 def _run_json(sc, runs, with_coverage=False) -> dict:
@@ -411,7 +564,7 @@ def _run_json(sc, runs, with_coverage=False) -> dict:
             "bounded_by": r.bounded_by, "cow_copies": r.copies,
             "unnecessary_cow_copies": r.unnecessary_copies, "stuck_states": r.stuck_states,
             "never_enabled": r.never_started, "symmetry": r.symmetry,
-            "pin_lost_cow_copies": r.pin_lost_copies, "notes": r.notes,
+            "pin_lost_cow_copies": r.pin_lost_copies, "notes": r.notes, "store": r.store,
             **({"coverage": coverage.as_json(r.coverage)} if with_coverage else {}),
             "verdicts": {v.name: {"verdict": v.verdict, "expected": v.expected,
                                   "unexpected": v.unexpected, "depth": v.depth,
@@ -432,15 +585,16 @@ def policies(diff, policy_files):
             a, b = resolve(diff[0], defs), resolve(diff[1], defs)
         except KeyError as e:
             _fail(f"--diff: unknown policy {e}")
-        table = Table(title=f"{a.name} -> {b.name}", title_justify="left")
+        table = Table(title=escape(f"{a.name} -> {b.name}"), title_justify="left")
         for col in ("knob", a.name, b.name, f"source ({b.name})"):
             table.add_column(col)
         for knob in KNOBS:
             va, vb = getattr(a, knob), getattr(b, knob)
             if va != vb:
-                table.add_row(knob, str(va), str(vb), KNOBS[knob].sources.get(vb, ""))
+                table.add_row(knob, escape(str(va)), escape(str(vb)),
+                              escape(KNOBS[knob].sources.get(vb, "")))
         if not table.row_count:
-            console.print(f"{a.name} and {b.name} have the same knobs")
+            console.print(f"{a.name} and {b.name} have the same knobs", markup=False)
         else:
             console.print(table)
         return
@@ -450,12 +604,12 @@ def policies(diff, policy_files):
                   title_justify="left")
     table.add_column("knob")
     for p in pols:
-        table.add_column(p.name)
+        table.add_column(escape(p.name))
     for knob in KNOBS:
-        table.add_row(knob, *[str(getattr(p, knob)) for p in pols])
+        table.add_row(knob, *[escape(str(getattr(p, knob))) for p in pols])
     console.print(table)
     for p in pols:
-        console.print(f"[bold]{p.name}[/bold]: {p.description}")
+        console.print(f"[bold]{escape(p.name)}[/bold]: {escape(p.description)}")
     console.print("aliases: " + ", ".join(f"{a} = {t}" for a, t in ALIASES.items()))
 
 
@@ -490,19 +644,19 @@ def replay(trace_file, scenario_path, policy_files):
     except KeyError:
         _fail(f"{trace_file}: unknown policy '{pol.get('name')}'")
     if pol.get("knobs") and dict(policy.knobs) != pol["knobs"]:
-        console.print(f"[yellow]note: policy {policy.name}'s knobs changed since the trace "
+        console.print(f"[yellow]note: policy {escape(policy.name)}'s knobs changed since the trace "
                       f"was saved[/yellow]")
     model = MMModel(sc, policy)
     try:
         confirmed, reason = check_trace(model, trace)
     except ReplayError as e:
-        console.print(f"[red]replay failed[/red]: {e}")
+        console.print(f"[red]replay failed[/red]: {escape(str(e))}")
         sys.exit(1)
     if confirmed:
         console.print(f"[green]confirmed[/green]: {trace.get('property')} violated after "
-                      f"{len(trace['labels'])} steps: {reason}")
+                      f"{len(trace['labels'])} steps: {escape(str(reason))}")
         sys.exit(0)
-    console.print(f"[red]not confirmed[/red]: {reason}")
+    console.print(f"[red]not confirmed[/red]: {escape(str(reason))}")
     sys.exit(1)
 
 
@@ -584,8 +738,9 @@ def render_cmd(trace_file, output):
 @click.option("--no-progress", is_flag=True, help="No progress bar (it is shown only when stderr is a terminal).")
 @_symmetry_options
 @_workers_option
+@_store_options
 def compare(scenarios, policies, depth, policy_files, properties, fmt, output, plot_file, no_progress,
-            symmetry, no_symmetry, workers):
+            symmetry, no_symmetry, workers, store, max_memory):
     """Compare policies over a range of depth bounds: verdicts, states, transitions, COW copies.
 
     Exit status: 0 when every verdict meets the expectations, 1 otherwise, 2 on bad input,
@@ -612,12 +767,13 @@ def compare(scenarios, policies, depth, policy_files, properties, fmt, output, p
             import matplotlib  # noqa: F401
         except ImportError:
             _fail("--plot: matplotlib is not installed (pip install matplotlib)")
+    search = _search_options(store, max_memory, workers)
     extra = load_policy_files(policy_files)
     loaded = load_all(scenarios)
     progress = comparing.RichProgress() if not no_progress and sys.stderr.isatty() else None
     try:
         result = comparing.compare(loaded, names, depths, properties or None, extra, progress,
-                                   with_traces=fmt == "html", workers=workers,
+                                   with_traces=fmt == "html", **search,
                                    **_reduction(symmetry, no_symmetry))
     except ScenarioError as e:
         _fail(str(e))

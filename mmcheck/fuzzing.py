@@ -172,10 +172,19 @@ SEMANTIC_OPS = [
     {"vmsplice": {"page": "X", "as": "F2"}}, {"pin": {"page": "X", "as": "F3"}},
     {"put": "F1"}, {"device_write": "F1"}, {"device_read": "F2"},
     {"fork": {"child": "FC", "program": [{"write": "X"}, {"read": "X"}, "exit"]}},
+    # write tracking
+    {"uffd_register": {"page": "X", "features": ["event_fork", "wp_unpopulated"]}},
+    {"uffd_register": {"page": "Y", "result": "error"}}, {"uffd_wp": "X"},
+    {"uffd_unwp": {"page": "X", "dontwake": True}}, {"uffd_unwp": "X"}, "uffd_read",
+    {"uffd_wake": "X"}, {"uffd_unregister": "X"},
+    {"pagemap_read": {"page": "X", "soft_dirty": True, "uffd_wp": False}},
+    {"mremap": {"page": "X", "to": "Y"}}, {"migrate": "X"}, {"mmap": {"page": "Y"}},
 ]
 MENU_OPS = ["write", "read", "munmap", "dontneed", "pageout", "clear_refs", "exit", "put",
             "device_read", "device_write", {"fork": {"max": 1}}, {"mprotect": {"prot": "r"}},
-            {"gup": {"type": "get"}}, {"pin": {"access": "write"}}, {"vmsplice": {}}]
+            {"gup": {"type": "get"}}, {"pin": {"access": "write"}}, {"vmsplice": {}},
+            {"uffd_register": {"max": 1}}, "uffd_wp", "uffd_unwp", "uffd_read", "uffd_wake",
+            "pagemap_read", "migrate"]
 PAGE_STATES = ["present", "none", "zero", {"state": "present", "kind": "thp"},
                {"state": "none", "backing": "memfd"}, {"state": "present", "kind": "hugetlb"},
                {"state": "present", "kind": "pte_thp"}, {"state": "zero", "kind": "thp"},
@@ -209,6 +218,9 @@ def mutate_semantic(obj, rng: random.Random):
         elif kind == 1 and isinstance(obj.get("pages"), dict) and obj["pages"]:
             page = rng.choice(list(obj["pages"]))
             obj["pages"][page] = copy.deepcopy(rng.choice(PAGE_STATES))
+            if rng.random() < 0.2 and len(obj["pages"]) > 1 and \
+                    isinstance(obj["pages"][page], dict):  # adjacent VMAs (vma_merge)
+                obj["pages"][page]["after"] = rng.choice([p for p in obj["pages"] if p != page])
             if rng.random() < 0.8:  # usually with the objects those states name
                 objects = obj.setdefault("objects", {})
                 if isinstance(objects, dict):
@@ -218,7 +230,8 @@ def mutate_semantic(obj, rng: random.Random):
         elif kind == 2:
             obj["background"] = {k: v for k, v in (("reclaim", rng.randint(0, 2)),
                                                    ("speculative_refs", rng.randint(0, 1)),
-                                                   ("lru_batch", rng.random() < 0.5))
+                                                   ("lru_batch", rng.random() < 0.5),
+                                                   ("uffd_monitor", rng.randint(0, 2)))
                                  if rng.random() < 0.6}
         elif kind == 3 and isinstance(obj.get("menu"), dict):
             obj["menu"]["ops"] = rng.sample(MENU_OPS, rng.randint(1, 6))

@@ -21,3 +21,14 @@ def test_menu_benchmark_reports_the_reduction_factor():
     for r in rows:
         assert r["interchangeable"] == "interchangeable pages X, Y (up to 2 renamings)"
         assert r["plain_states"] > r["states"] and r["factor"] > 1 and r["same_verdicts"]
+
+
+def test_store_benchmark_compares_the_stores():
+    from benchmarks.stores import run_store_benchmark
+
+    rows = run_store_benchmark(cases=(("scenarios/classics/basic_cow.yaml", "v5.9"),),
+                               repeat=1)
+    exact, fp = rows
+    assert (exact["store"], fp["store"]) == ("exact", "fingerprints")
+    assert fp["same_as_exact"] and fp["states"] == exact["states"] > 10
+    assert fp["accounted_bytes_per_state"] > 0

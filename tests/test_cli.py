@@ -128,3 +128,13 @@ def test_symmetry_levels(tmp_path):
                "--no-trace")
     assert "symmetry: interchangeable pages X, Y (up to 2 renamings)" in r.output
     assert invoke("run", sc, "--symmetry", "some").exit_code == 2
+
+
+def test_text_with_brackets_is_printed_verbatim(tmp_path):
+    """Scenario text (op fields such as features: [...], names, reasons) is not taken for
+    rich markup: a summary line once printed `features=` for `features=[wp_unpopulated]`."""
+    r = invoke("run", "scenarios/uffd/wp_unpopulated_not_offered.yaml", "--out", tmp_path,
+               "--no-render")
+    assert r.exit_code == 0, r.output
+    summary = [line for line in r.output.splitlines() if line.startswith("v6.4 / ")]
+    assert summary and "features=[wp_unpopulated]" in summary[0]

@@ -13,7 +13,7 @@ def test_generated_doc_sections_are_fresh():
 
 
 SCRIPTED = ["scenarios/classics", "scenarios/anon", "scenarios/shared", "scenarios/cow",
-            "scenarios/paths"]
+            "scenarios/paths", "scenarios/uffd"]
 
 
 def test_verdict_tables_are_fresh():

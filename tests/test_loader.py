@@ -65,6 +65,16 @@ VALID_SCENARIO = textwrap.dedent("""\
           - put: R3
           - pageout: Z
           - clear_refs
+          - uffd_register: {page: Z, features: [event_fork]}
+          - uffd_wp: Z
+          - uffd_unwp: {page: Z, dontwake: true}
+          - uffd_read
+          - uffd_wake: Z
+          - uffd_unregister: Z
+          - pagemap_read: {page: Z, soft_dirty: true}
+          - migrate: Z
+          - mremap: {page: Z, to: Y}
+          - mmap: Z
           - exit:
     define_policies:
       base-on-defined:
@@ -88,7 +98,7 @@ VALID_SCENARIO = textwrap.dedent("""\
 
 PATH = "t.yaml"
 DEFAULT_EXTRA = (("kind", "small"), ("backing", "anon"), ("object", None), ("shared", False),
-                 ("prot", "rw"))
+                 ("prot", "rw"), ("after", None))
 
 
 def line_of(text: str, snippet: str) -> int:
@@ -197,6 +207,21 @@ def test_programs(scen):
         ("put", "put", {"ref": "R3"}, L("put: R3")),
         ("pageout", "pageout", {"page": "Z"}, L("pageout: Z")),
         ("clear_refs", "clear_refs", {}, L("- clear_refs")),
+        ("uffd_register", "uffd_register",
+         {"page": "Z", "features": ("event_fork",), "result": None}, L("uffd_register:")),
+        ("uffd_wp", "uffd_wp", {"page": "Z", "result": None}, L("uffd_wp: Z")),
+        ("uffd_unwp", "uffd_unwp", {"page": "Z", "dontwake": True, "result": None},
+         L("uffd_unwp:")),
+        ("uffd_read", "uffd_read", {"process": None}, L("- uffd_read")),
+        ("uffd_wake", "uffd_wake", {"page": "Z"}, L("uffd_wake: Z")),
+        ("uffd_unregister", "uffd_unregister", {"page": "Z", "result": None},
+         L("uffd_unregister: Z")),
+        ("pagemap_read", "pagemap_read",
+         {"page": "Z", "soft_dirty": True, "uffd_wp": None, "present": None, "swapped": None},
+         L("pagemap_read:")),
+        ("migrate", "migrate", {"page": "Z", "result": None}, L("migrate: Z")),
+        ("mremap", "mremap", {"page": "Z", "to": "Y", "result": None}, L("mremap:")),
+        ("mmap", "mmap", {"page": "Z", "prot": "rw", "result": None}, L("mmap: Z")),
         ("exit", "exit", {}, L("- exit:")),
     ]
     # args are in the canonical op's field order

@@ -40,11 +40,15 @@ def test_shipped_scenarios_meet_expectations(path, policy):
 
 
 def test_every_classic_has_expectations_for_every_policy_and_property():
+    """Every policy and every property the run reports (a scenario that lists no
+    properties gets those with something to judge in it)."""
     for f in SCENARIOS:
         sc = load_scenario(f)
         have = {(e.policy, e.prop) for e in sc.expect}
-        want = {(p, q) for p in sc.policies for q in sc.properties}
-        assert have == want, f
+        for p in sc.policies:
+            reported = {v.name for v in run_policy(sc, p, with_traces=False).verdicts}
+            assert {q for q in sc.properties if q in reported} == reported, f
+            assert {q for pol, q in have if pol == p} == reported, (f, p)
 
 
 def test_each_property_is_violated_somewhere_and_holds_somewhere():

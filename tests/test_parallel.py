@@ -146,3 +146,38 @@ def test_cli_workers_option(tmp_path):
                                                  x["verdicts"].items()})
                      for x in json.loads(r.output)[0]["runs"]])
     assert outs[0] == outs[1]
+
+
+# write tracking: step properties (wp-reported, soft-dirty-complete, op-expectations), the
+# monitor, per-process tracker ghost, scenario-defined policies
+@pytest.mark.parametrize("path,policy", [
+    ("scenarios/uffd/b0prime_shmem_markers.yaml", "no-markers"),
+    ("scenarios/uffd/b0prime_shmem_markers.yaml", "v5.18"),
+    ("scenarios/uffd/b10_pin_uffd_wp_cow.yaml", "v5.11"),
+    ("scenarios/uffd/b5_thp_migration.yaml", "v5.18"),
+    ("scenarios/uffd/sd3_vma_merge.yaml", "v6.4"),
+    ("scenarios/uffd/wp_fork_shmem_event.yaml", "v6.18"),
+])
+def test_write_tracking_scenarios_same_as_one_process(path, policy):
+    from mmcheck.report.runner import policy_defs
+    from mmcheck.report.trace import check_trace
+
+    sc = load_scenario(path)
+    one = run_policy(sc, policy)
+    two = run_policy(sc, policy, workers=2)
+    assert [(v.name, v.verdict, v.depth) for v in one.verdicts] == \
+        [(v.name, v.verdict, v.depth) for v in two.verdicts]
+    assert (one.states, one.transitions) == (two.states, two.transitions)
+    assert any(v.verdict == "violated" for v in two.verdicts) or policy == "v6.18"
+    for v in two.verdicts:
+        if v.trace is not None:
+            assert check_trace(MMModel(sc, resolve(policy, policy_defs(sc))), v.trace)[0]
+
+
+def test_uffd_menu_with_workers_gives_the_same_verdicts():
+    sc = load_scenario("scenarios/discover/uffd_menu.yaml")
+    one = run_policy(sc, "v5.11", depth=9, with_traces=False)
+    two = run_policy(sc, "v5.11", depth=9, workers=2, with_traces=False)
+    assert [(v.name, v.verdict, v.depth) for v in one.verdicts] == \
+        [(v.name, v.verdict, v.depth) for v in two.verdicts]
+    assert one.states == two.states

@@ -321,3 +321,43 @@ def test_load_rejects(tmp_path, content, needle):
 def test_save_rejects_wrong_format(trace, tmp_path):
     with pytest.raises(ValueError, match="not an mmcheck trace"):
         R.save_trace(dict(trace, format="other"), tmp_path / "t.json")
+
+
+# --------------------------------------------------------------------------------------------
+# write tracking: the trackers and the uffd context are shown and diffed
+
+
+def test_write_tracking_cells_are_shown_and_highlighted():
+    from mmcheck.model.model import MMModel
+    from mmcheck.model.policy import resolve
+    from mmcheck.report.runner import policy_defs, run_policy
+    from mmcheck.scenario.loader import load_scenario
+
+    sc = load_scenario("scenarios/uffd/b0prime_shmem_markers.yaml")
+    run = run_policy(sc, "no-markers")
+    trace = next(v.trace for v in run.verdicts if v.name == "wp-reported")
+    assert MMModel(sc, resolve("no-markers", policy_defs(sc)))  # the policy resolves
+    first = state(trace, 0)["processes"][0]
+    assert first["uffd"] == "none"
+    assert first["vpages"][0]["tracking"] == {"vma": "softdirty", "wp": "-", "soft_dirty": "-",
+                                              "pagemap": "-"}
+    # step 1 registers (VM_UFFD_WP, a context), step 2 protects (the tracker says so)
+    assert R.snapshot_diff(state(trace, 0), state(trace, 1))[:2] == [
+        "A uffd: none -> open", "A.S vma tracking: softdirty -> uffd-wp softdirty"]
+    assert "A.S uffd-wp: - -> protected" in R.snapshot_diff(state(trace, 1), state(trace, 2))
+    dot = R.trace_to_dot(trace)
+    assert ids(1, "proc/A/uffd", "proc/A/page/S/tracking/vma") <= highlighted(dot, 1)
+    assert ids(2, "proc/A/page/S/tracking/wp") <= highlighted(dot, 2)
+    assert "uffd-wp softdirty" in R.text_trace(trace)
+
+
+def test_snapshots_without_write_tracking_have_no_tracking_fields():
+    """Scenarios with no userfaultfd or pagemap op keep the snapshot they always had."""
+    from mmcheck.report.runner import run_policy
+    from mmcheck.scenario.loader import load_scenario
+
+    run = run_policy(load_scenario("scenarios/classics/vmsplice_unmap_child.yaml"), "v5.7")
+    trace = next(v.trace for v in run.verdicts if v.trace)
+    procs = [p for step in trace["steps"] for p in step["state"]["processes"]]
+    assert procs and all("tracking" not in vp and "uffd" not in p
+                         for p in procs for vp in p["vpages"])

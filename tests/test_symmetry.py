@@ -22,7 +22,8 @@ import pytest
 from mmcheck.engine import explorer
 from support import reachable_within
 from mmcheck.model.kernel.common import FORKING, UNBORN
-from mmcheck.model.state import FRAMES, OBJECT_REC, PROCESS, PV, SLOTS, THREAD_REC
+from mmcheck.model.state import (FRAMES, OBJECT_REC, PROCESS, PV, REFERENCE, SLOTS, THREAD_REC,
+                                 UFFD_REC, WT_REC)
 from mmcheck.model.steps import FORK_COPY, RECLAIM_UNMAP, TRY_TO_UNMAP
 from mmcheck.scenario.loader import load_scenario, load_scenario_text
 from mmcheck.model.model import MMModel
@@ -30,6 +31,7 @@ from mmcheck.model.policy import resolve
 from mmcheck.report.runner import run_policy
 
 PROC_SIZE, PV_SIZE, TH_SIZE = PROCESS.size, PV.size, THREAD_REC.size
+REF_SIZE, UFFD_SIZE, WT_SIZE = REFERENCE.size, UFFD_REC.size, WT_REC.size
 (PV_IDEAL, PV_LEGIT), (TH_PC,) = PV.offsets("ideal", "legit"), THREAD_REC.offsets("pc")
 (FR_CONTENT,), (SL_CONTENT,) = FRAMES.offsets("content"), SLOTS.offsets("content")
 OB_IDEAL, OB_LEGIT = OBJECT_REC.offsets("ideal", "legit")
@@ -38,10 +40,10 @@ from mmcheck.report.trace import check_trace
 PROPS = "[no-leak, pin-coherent, no-lost-write, refcount-sane, exclusive-sane]"
 
 
-def menu(pages, body, name="sym", extra=""):
+def menu(pages, body, name="sym", extra="", props=PROPS):
     text = (f"name: {name}\npages: {pages}\nmenu:\n"
             + textwrap.indent(textwrap.dedent(body).strip(), "  ")
-            + f"\nproperties: {PROPS}\n" + extra)
+            + f"\nproperties: {props}\n" + extra)
     return load_scenario_text(text, f"{name}.yaml")
 
 
@@ -94,13 +96,35 @@ SHARED = ("{S: {state: none, shared: true}, X: none, Z: none}", """\
       - device_write
       - pageout
     """)
+# write tracking: two interchangeable pages under uffd-wp and soft-dirty (the uffd context
+# and the per-page tracker ghost move with their process and page, once the fork is done;
+# the process renamings are covered by the other cases), a background monitor resolving
+# faults
+TRACKING = ("{X: present, Z: present}", """\
+    processes: 2
+    references: 1
+    ops:
+      - uffd_register: {max: 1}
+      - uffd_wp
+      - write
+      - fork: {max: 1}
+      - pin: {access: write, max: 1}
+      - clear_refs: {max: 1}
+      - dontneed
+    """, "background:\n  uffd_monitor: 1\n",
+    "[wp-reported, wp-sane, soft-dirty-complete, pin-coherent, refcount-sane]")
 CASES = [("three-procs", THREE_PROCS, 12), ("pages", PAGES, 11), ("both", BOTH, 10),
-         ("shared", SHARED, 11)]
+         ("shared", SHARED, 11), ("tracking", TRACKING, 10)]
+
+
+def case_scenario(case):
+    _name, (pages, body, *more), _depth = case
+    extra, props = (more + ["", PROPS])[:2] if more else ("", PROPS)
+    return menu(pages, body, extra=extra, props=props)
 
 
 def model_for(case, policy, symmetry=True):
-    _name, (pages, body), _depth = case
-    return MMModel(menu(pages, body), resolve(policy), symmetry=symmetry)
+    return MMModel(case_scenario(case), resolve(policy), symmetry=symmetry)
 
 
 # ---------------------------------------------------------------- renaming by names
@@ -182,8 +206,17 @@ class NameRenamer:
                 tpl, page, rname, child = self.inst[t][pc]
                 want = (tpl, page and vn[page], rname and ref(rname), child and pn[child])
                 out[m.th[u] + TH_PC] = self.inst[u].index(want)
-        for r, name in enumerate(m.refs):
-            out[m.refix[m.ref_index[ref(name)]]] = s[m.refix[r]]
+        for r, name in enumerate(m.refs):  # the whole record: its page and its ghost
+            a, b = m.refix[r], m.refix[m.ref_index[ref(name)]]
+            out[b:b + REF_SIZE] = s[a:a + REF_SIZE]
+        for track in range(len(m.uffd)):  # write tracking: per process, per page
+            for p in range(len(m.procs)):
+                q = procs[p]
+                a, b = m.uffd[track][p], m.uffd[track][q]
+                out[b:b + UFFD_SIZE] = s[a:a + UFFD_SIZE]
+                for v in range(m.n_vpages):
+                    a, b = m.wt[track][p][v], m.wt[track][q][pages[v]]
+                    out[b:b + WT_SIZE] = s[a:a + WT_SIZE]
         for b in m.fr:
             out[b + FR_CONTENT] = value(s[b + FR_CONTENT])
         for b in m.sl:
@@ -266,8 +299,8 @@ def test_reduced_count_equals_brute_force_orbit_count(case, policy):
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("policy", ["v5.7", "v5.11", "v5.18", "v5.19"])
 def test_verdicts_and_depths_same_with_and_without_symmetry(case, policy):
-    _name, (pages, body), depth = case
-    sc = menu(pages, body)
+    depth = case[2]
+    sc = case_scenario(case)
     on = run_policy(sc, policy, depth=depth)
     off = run_policy(sc, policy, depth=depth, symmetry=False)
     assert [(v.name, v.verdict, v.depth) for v in on.verdicts] == \

@@ -16,7 +16,8 @@ property breaks, and each entry carries the reason.  Eras:
   E2  = v5.9, v5.11     do_wp_page: page_count == 1; THP (do_huge_pmd_wp_page) and swap-in
                         (reuse_swap_page) still mapcount-based; early COW of pinned pages
   P18 = v5.18           page_count for THP and swap-in too (3bff7e3f1f16, c145e0b47c77)
-  E3  = v5.19, v6.2     PageAnonExclusive, exclusive swap PTEs, R/O pins unshare
+  E3  = v5.19 .. v6.18  PageAnonExclusive, exclusive swap PTEs, R/O pins unshare (the later
+                        presets differ in write tracking only)
 
 Class rules used (reference §3-5, docs/kernel-notes.md): a PTE-mapped THP subpage is never
 reused once do_wp_page counts references (the folio's count includes its other subpages);
@@ -33,7 +34,8 @@ from __future__ import annotations
 import os
 import sys
 
-E1, F, E2, P18, E3 = ("v4.9-pv", "v5.7"), ("v5.8",), ("v5.9", "v5.11"), ("v5.18",), ("v5.19", "v6.2")
+E1, F, E2, P18, E3 = (("v4.9-pv", "v5.7"), ("v5.8",), ("v5.9", "v5.11"), ("v5.18",),
+                      ("v5.19", "v6.2", "v6.4", "v6.18"))
 PRESETS = E1 + F + E2 + P18 + E3
 VARIANTS = {
     "base": ("small page", {"state": "present"}, False),

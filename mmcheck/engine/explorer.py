@@ -70,6 +70,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Optional
 
+from . import memory
+
 State = Hashable
 Label = Hashable
 Check = Callable[[Any], Optional[str]]
@@ -132,7 +134,8 @@ class Result:
     ``bounded_by`` says why the search stopped: ``"depth"`` (states at ``max_depth`` were
     left unexpanded), ``"states"`` (``max_states`` reached), ``"violations"`` (every invariant
     was violated and ``stop_when_all_violated`` was set), ``"interrupted"`` (Ctrl-C) or
-    ``"memory"`` (a MemoryError: the partial result of what fitted).
+    ``"memory"`` (the ``max_memory`` limit was reached, or a MemoryError: the partial result
+    of what fitted).
     """
 
     complete: bool
@@ -150,6 +153,9 @@ class Result:
     level_sizes: list = field(default_factory=list)
     # sometimes-property name -> goals never reached (meaningful when ``complete``)
     unreached: dict = field(default_factory=dict)
+    # how states were stored: {"kind": "exact"} or the fingerprint store's statistics
+    # (mmcheck.engine.fingerprints: collision estimates, bytes per state)
+    store: dict = field(default_factory=lambda: {"kind": "exact"})
 
     @property
     def ok(self) -> bool:
@@ -183,8 +189,11 @@ class _Search:
         stop_when_all_violated: bool,
         progress: Optional[Callable[[ExplorationProgress], None]],
         progress_every: int,
+        max_memory: Optional[int] = None,
     ) -> None:
         self.model = model
+        self.max_memory = max_memory
+        self.next_memory_check_at = memory.CHECK_EVERY
         self.max_depth = max_depth
         self.max_states = max_states
         self.canonicalize = canonicalize
@@ -270,6 +279,8 @@ class _Search:
             candidates.append(max(self.next_progress_at, stored))
         if self.max_states is not None:
             candidates.append(self.max_states)
+        if self.max_memory is not None:
+            candidates.append(max(self.next_memory_check_at, stored))
         return min(candidates) if candidates else _NEVER
 
     def _checkpoint(self, stored: int) -> int:
@@ -280,16 +291,23 @@ class _Search:
         """
         if self.max_states is not None and stored >= self.max_states:
             raise _StopSearch("states")
+        if self.max_memory is not None and stored >= self.next_memory_check_at:
+            self.next_memory_check_at = stored + memory.CHECK_EVERY
+            if memory.rss_bytes() > self.max_memory:
+                raise _StopSearch("memory")
         if stored >= self.next_progress_at:
             self.next_progress_at = stored + self.progress_every
             self._report_progress()
         return self._first_checkpoint(stored)
 
+    def stored_count(self) -> int:
+        return len(self.visited)
+
     def _report_progress(self) -> None:
         if self.progress is None:
             return
         elapsed = time.perf_counter() - self.start_time
-        states = len(self.visited)
+        states = self.stored_count()
         self.progress(
             ExplorationProgress(
                 states=states,
@@ -437,7 +455,7 @@ class _Search:
 
     def result(self) -> Result:
         elapsed = time.perf_counter() - self.start_time
-        states = len(self.visited)
+        states = self.stored_count()
         level_sizes = list(self.level_sizes)
         pending = self.pending_frontier
         if pending:
@@ -546,6 +564,11 @@ def explore(
     progress: Optional[Callable[[ExplorationProgress], None]] = None,
     progress_every: int = 50_000,
     workers: int = 1,
+    store: str = "exact",
+    spill_dir: Optional[str] = None,
+    max_memory: Optional[int] = None,
+    checkpoint: Any = None,
+    resume: Any = None,
 ) -> Result:
     """Exhaustively explore ``model`` breadth-first and check its invariants.
 
@@ -564,6 +587,19 @@ def explore(
     one level more may be stored), ``progress`` is called once per level, and among equally
     short counterexamples another may be reported.
 
+    ``store="fingerprints"`` keeps a 64-bit fingerprint per state instead of the state
+    (:mod:`mmcheck.engine.fingerprints`: ~20 bytes a state, BFS levels spilled to files in
+    ``spill_dir``); the result's ``store`` says how likely a fingerprint collision hid a
+    state.
+
+    ``checkpoint`` (a :class:`mmcheck.engine.checkpoint.Checkpointer`, fingerprint store
+    only) saves the search at every level boundary; ``resume`` (one opened on an existing
+    directory) restores it first, and the search goes on as if never interrupted.
+
+    ``max_memory`` (bytes): the search stops with ``bounded_by == "memory"`` and its
+    partial result once the searching processes' resident size exceeds it (looked at every
+    ``memory.CHECK_EVERY`` stored states, and after each level with ``workers > 1``).
+
     Returns a :class:`Result`; each violated invariant maps to its shortest :class:`Trace`.
     """
     if max_depth is not None and max_depth < 0:
@@ -572,14 +608,29 @@ def explore(
         raise ValueError("max_states must be >= 0")
     if workers < 1:
         raise ValueError("workers must be >= 1")
+    if store not in ("exact", "fingerprints"):
+        raise ValueError("store must be 'exact' or 'fingerprints'")
+    if (checkpoint is not None or resume is not None) and store != "fingerprints":
+        raise ValueError("checkpoints are taken of the fingerprint store only")
+    if store == "fingerprints":
+        if workers > 1:
+            raise ValueError("the fingerprint store runs in one process (no --workers)")
+        from .fingerprints import explore_fingerprints
+
+        return explore_fingerprints(model, max_depth=max_depth, max_states=max_states,
+                                    canonicalize=canonicalize,
+                                    stop_when_all_violated=stop_when_all_violated,
+                                    progress=progress, progress_every=progress_every,
+                                    spill_dir=spill_dir, max_memory=max_memory,
+                                    checkpoint=checkpoint, resume=resume)
     if workers > 1:
         from .parallel import explore_parallel
 
         return explore_parallel(model, workers, max_depth=max_depth, max_states=max_states,
                                 canonicalize=canonicalize,
                                 stop_when_all_violated=stop_when_all_violated,
-                                progress=progress)
-    search = _Search(
+                                progress=progress, max_memory=max_memory)
+    return run_search(_Search(
         model,
         max_depth=max_depth,
         max_states=max_states,
@@ -587,7 +638,12 @@ def explore(
         stop_when_all_violated=stop_when_all_violated,
         progress=progress,
         progress_every=progress_every,
-    )
+        max_memory=max_memory,
+    ))
+
+
+def run_search(search: _Search) -> Result:
+    """Run a search to its end, a bound, Ctrl-C or a MemoryError; its (partial) result."""
     try:
         search.run()
     except _StopSearch as stop:

@@ -35,7 +35,7 @@ import traceback
 from collections import defaultdict
 from typing import Any
 
-from . import explorer
+from . import explorer, memory
 from ..errors import IncompleteSearch
 
 # how many crossing successors go in one message
@@ -47,7 +47,7 @@ class WorkerError(RuntimeError):
 
 
 def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonicalize,
-                     stop_when_all_violated, progress) -> "explorer.Result":
+                     stop_when_all_violated, progress, max_memory=None) -> "explorer.Result":
     ctx = multiprocessing.get_context("fork")
     inboxes = [ctx.Queue() for _ in range(workers)]
     pipes = [ctx.Pipe() for _ in range(workers)]
@@ -65,7 +65,8 @@ def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonic
         result = _drive(model, _Workers(conns, procs), max_depth=max_depth,
                         max_states=max_states,
                         canonicalize=canonicalize,
-                        stop_when_all_violated=stop_when_all_violated, progress=progress)
+                        stop_when_all_violated=stop_when_all_violated, progress=progress,
+                        max_memory=max_memory)
         failed = False
         return result
     finally:
@@ -116,6 +117,10 @@ class _Workers:
 
     def __init__(self, conns, procs):
         self.conns, self.procs = conns, procs
+
+    def resident(self) -> int:
+        """Resident bytes of this process and the workers."""
+        return memory.rss_bytes() + sum(memory.rss_bytes(p.pid) for p in self.procs)
 
     def __len__(self):
         return len(self.conns)
@@ -169,7 +174,7 @@ class _Workers:
 
 
 def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all_violated,
-           progress):
+           progress, max_memory=None):
     start = time.perf_counter()
     names = ([name for name, _check in model.invariants()]
              + [name for name, _check in getattr(model, "final_checks", lambda: ())()]
@@ -212,6 +217,9 @@ def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all
                 break
             if stop_when_all_violated and names and len(first) == len(names):
                 bounded_by = "violations"
+                break
+            if max_memory is not None and workers.resident() > max_memory:
+                bounded_by = "memory"
                 break
             if progress is not None:
                 elapsed = time.perf_counter() - start

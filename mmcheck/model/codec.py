@@ -39,8 +39,10 @@ EXCLUSIVE = 1 << 7
 _SHIFT = 8
 FLAGS = (1 << _SHIFT) - 1  # kind and bits: what pte_same() compares besides the target
 
-_BITS = {PRESENT: WRITE | DIRTY | SOFT_DIRTY | UFFD_WP, ZERO: UFFD_WP,
-         SWAP: SOFT_DIRTY | UFFD_WP | EXCLUSIVE, MARKER: UFFD_WP, NONE: 0}
+# the zero page's PTE and a marker take soft-dirty only from mremap (move_soft_dirty_pte:
+# pte_mksoft_dirty on any present PTE, pte_swp_mksoft_dirty on any swap-format entry)
+_BITS = {PRESENT: WRITE | DIRTY | SOFT_DIRTY | UFFD_WP, ZERO: SOFT_DIRTY | UFFD_WP,
+         SWAP: SOFT_DIRTY | UFFD_WP | EXCLUSIVE, MARKER: SOFT_DIRTY | UFFD_WP, NONE: 0}
 
 
 class PTEKindError(RuntimeError):
@@ -196,6 +198,39 @@ def hw_dirty(pte: int) -> int:
     return pte | DIRTY
 
 
+def mkuffd_wp(pte: int) -> int:
+    """pte_mkuffd_wp / pte_swp_mkuffd_wp; for a present PTE also pte_wrprotect (the
+    callers did it, and since "always wr-protect in pte_mkuffd_wp" the helper does)."""
+    k = pte & _KIND
+    if k == PRESENT or k == ZERO:
+        return (pte | UFFD_WP) & ~WRITE
+    if k == SWAP or k == MARKER:
+        return pte | UFFD_WP
+    raise unhandled(pte, "mkuffd_wp()")
+
+
+def restored(old: int, frame: int, grant_write: bool, keep_wp: bool, wp_wrprotects: bool) -> int:
+    """remove_migration_pte: a present PTE for `frame` from the migration entry of `old`:
+    its dirty and soft-dirty bits, write if `old` was writable or `grant_write` (the
+    VMA's vm_page_prot is writable), uffd-wp if `keep_wp`; `wp_wrprotects`: pte_mkuffd_wp
+    also clears write (6.3: "always wr-protect pte in pte|pmd_mkuffd_wp")."""
+    if old & _KIND != PRESENT:
+        raise unhandled(old, "restored()")
+    pte = present(frame, old & (DIRTY | SOFT_DIRTY))
+    if old & WRITE or grant_write:
+        pte |= WRITE
+    if keep_wp and old & UFFD_WP:
+        pte |= UFFD_WP
+        if wp_wrprotects:
+            pte &= ~WRITE
+    return pte
+
+
+def clear_uffd_wp(pte: int) -> int:
+    """pte_clear_uffd_wp / pte_swp_clear_uffd_wp."""
+    return pte & ~UFFD_WP
+
+
 def mkclean(pte: int) -> int:
     """pte_mkclean: the hardware dirty bit goes (x86: soft-dirty stays)."""
     return pte & ~DIRTY
@@ -300,22 +335,27 @@ def is_shared(vm_flags: int) -> bool:
     return bool(vm_flags & VM_SHARED)
 
 
-def vma_wants_writenotify(vm_flags: int) -> bool:
+def vma_wants_writenotify(vm_flags: int, uffd_wp_notifies: bool = True,
+                          softdirty_notifies: bool = True) -> bool:
     """mm/mmap.c vma_wants_writenotify(): a shared writable mapping whose PTEs are mapped
     R/O so that the first store faults: the filesystem wants to know (page_mkwrite, dirty
-    accounting), or soft-dirty tracking is on (64e455079e1b).  hugetlbfs and shmem need
-    neither by themselves; hugetlb PTEs ignore vm_page_prot anyway (make_huge_pte)."""
+    accounting), soft-dirty tracking is on (64e455079e1b; not for hugetlb), or (6.2,
+    51d3d5eb74ff, `uffd_wp_notifies`) the VMA is registered for uffd-wp.  hugetlb PTEs
+    ignore vm_page_prot anyway (make_huge_pte)."""
     if vm_flags & (VM_SHARED | VM_WRITE) != VM_SHARED | VM_WRITE or vm_flags & VM_HUGETLB:
         return False
-    return bool(vm_flags & VM_WRITENOTIFY_FS) or vma_soft_dirty_enabled(vm_flags)
+    return (bool(vm_flags & VM_WRITENOTIFY_FS)
+            or (softdirty_notifies and vma_soft_dirty_enabled(vm_flags))
+            or (uffd_wp_notifies and bool(vm_flags & VM_UFFD_WP)))
 
 
-def vm_page_prot_writable(vm_flags: int) -> bool:
+def vm_page_prot_writable(vm_flags: int, uffd_wp_notifies: bool = True,
+                          softdirty_notifies: bool = True) -> bool:
     """Does vma->vm_page_prot allow writes (what mk_pte() gives a PTE a fault maps without
     FAULT_FLAG_WRITE)?  Only for a shared writable mapping that wants no write notification;
     a private mapping's vm_page_prot is always R/O (COW)."""
     return (vm_flags & (VM_SHARED | VM_WRITE) == VM_SHARED | VM_WRITE
-            and not vma_wants_writenotify(vm_flags))
+            and not vma_wants_writenotify(vm_flags, uffd_wp_notifies, softdirty_notifies))
 
 
 def vma_soft_dirty_enabled(vm_flags: int) -> bool:
@@ -333,6 +373,39 @@ def vma_prot(vm_flags: int) -> str:
 
 def vma_describe(vm_flags: int) -> str:
     return ",".join(n for bit, n in _VM_NAMES if vm_flags & bit) or "-"
+
+
+def vma_uffd_wp(vm_flags: int) -> bool:
+    """userfaultfd_wp(vma): registered with UFFDIO_REGISTER_MODE_WP."""
+    return bool(vm_flags & VM_UFFD_WP)
+
+
+def uffd_pte_wp(vm_flags: int, pte: int) -> bool:
+    """userfaultfd_pte_wp(vma, pte): a WP bit that means something (the VMA is registered)."""
+    return bool(vm_flags & VM_UFFD_WP) and bool(pte & UFFD_WP)
+
+
+# ============================================================================ userfaultfd
+# a process's userfaultfd context (the `uffd` record's ctx)
+UFFD_OPEN = 1  # a uffd registered WP ranges of this mm
+UFFD_EVENT_FORK = 2  # UFFD_FEATURE_EVENT_FORK: children get a context, WP bits are copied
+UFFD_EVENT_REMAP = 4  # UFFD_FEATURE_EVENT_REMAP: mremap keeps the registration
+UFFD_WP_UNPOPULATED = 8  # UFFD_FEATURE_WP_UNPOPULATED: markers on none anon PTEs (6.4)
+UFFD_FEATURES = {"event_fork": UFFD_EVENT_FORK, "event_remap": UFFD_EVENT_REMAP,
+                 "wp_unpopulated": UFFD_WP_UNPOPULATED}
+
+
+def uffd_describe(ctx: int) -> str:
+    """A userfaultfd context as a trace shows it: `none`, or `open` and its features."""
+    if not ctx & UFFD_OPEN:
+        return "none"
+    return " ".join(["open"] + [n for n, bit in UFFD_FEATURES.items() if ctx & bit])
+
+
+def vma_tracking(vm_flags: int) -> str:
+    """The VMA's write-tracking flags: `uffd-wp` (VM_UFFD_WP), `softdirty` (VM_SOFTDIRTY)."""
+    return " ".join(n for bit, n in ((VM_UFFD_WP, "uffd-wp"), (VM_SOFTDIRTY, "softdirty"))
+                    if vm_flags & bit) or "-"
 
 
 # ============================================================================ page flags

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 from ..scenario import menu as menu_mod
 from ..scenario.spec import Loc, Op, ThreadSpec
-from .codec import PG_FILE, PG_HUGETLB, PG_PTE_THP, PG_SHMEM, PG_THP
+from .codec import PG_FILE, PG_HUGETLB, PG_PTE_THP, PG_SHMEM, PG_THP, UFFD_FEATURES
 
 PAGE_CLASS = {"small": 0, "thp": PG_THP, "pte_thp": PG_PTE_THP, "hugetlb": PG_HUGETLB}
 # page flags of an object type's page cache pages
 OBJECT_PAGE_FLAGS = {"memfd": PG_FILE | PG_SHMEM, "shmem": PG_FILE | PG_SHMEM, "file": PG_FILE,
                      "memfd_hugetlb": PG_FILE | PG_HUGETLB}
 NO_OBJECT = -1
+# op fields that state an expected result (checked by the op-expectations property)
+EXPECT_FIELDS = ("result", "soft_dirty", "uffd_wp", "present", "swapped")
+# ops that need the write-tracking ghost state (mmcheck.model.ghost)
+TRACKING_OPS = frozenset({"uffd_register", "uffd_unregister", "uffd_wp", "uffd_unwp",
+                          "uffd_read", "uffd_wake", "pagemap_read", "uffd_monitor"})
 BACKGROUND_ACTORS = (  # (thread name, op kind, scenario setting)
     ("reclaim", "reclaim", "reclaim"),
     ("speculative", "speculative_ref", "speculative_refs"),
     ("lru", "lru_drain", "lru_batch"),
+    ("uffd_monitor", "uffd_monitor", "uffd_monitor"),
 )
 
 
@@ -28,7 +34,8 @@ class CompiledOp:
 
     __slots__ = ("kind", "start", "spec", "v", "val", "bit", "ref", "pin", "write",
                  "longterm", "fast", "bias", "child", "target", "prot_write", "is_gup",
-                 "epoch_ix", "counter_ix", "max_uses")
+                 "epoch_ix", "counter_ix", "max_uses", "features", "dontwake", "to",
+                 "expect", "uffd_proc")
 
     def __init__(self, kind, spec, start):
         self.kind = kind
@@ -37,6 +44,11 @@ class CompiledOp:
         self.v = self.val = self.bit = self.ref = self.bias = self.child = self.target = 0
         self.pin = self.write = self.longterm = self.fast = self.prot_write = False
         self.is_gup = kind == "gup"
+        self.features = 0  # uffd_register: UFFD_* feature bits
+        self.dontwake = False
+        self.to = 0  # mremap: the destination vpage
+        self.expect = ()  # (field, value) pairs the op's result must match
+        self.uffd_proc = None  # uffd_read: whose uffd (None: the thread's process)
         self.epoch_ix = None  # menu writes: value = val + the fork epoch in this field
         self.counter_ix = None  # menu: the template's use counter
         self.max_uses = None
@@ -81,8 +93,10 @@ class CompiledScenario:
         # zap, a speculative reference), a swap slot may keep one in the swapcache, every
         # object has its page cache page, and the LRU batch may hold some
         self.n_frames = (P * V + R + T + self.n_slots + O + self.lru_batch_capacity)
+        self.tracking = any(op.kind in TRACKING_OPS for th in self.threads for op in th.program)
         self.sizes = {"proc": P, "vpage": V, "thread": T, "frame": self.n_frames,
-                      "slot": self.n_slots, "ref": R, "counter": self.n_counters, "object": O}
+                      "slot": self.n_slots, "ref": R, "counter": self.n_counters, "object": O,
+                      "tracking": 1 if self.tracking else 0}
 
     # ------------------------------------------------------------------ names
     def _compile_names(self, sc):
@@ -101,6 +115,14 @@ class CompiledScenario:
         self.vpage_class = [PAGE_CLASS[pg.get("kind", "small")] for pg in sc.pages]
         self.vpage_shared = [bool(pg.get("shared")) for pg in sc.pages]
         self.vpage_writable = [pg.get("prot", "rw") == "rw" for pg in sc.pages]
+        # adjacent pages (`after:`): their VMAs may merge (mmcheck.model.kernel.mremap)
+        self.vpage_neighbours = [[] for _ in sc.pages]
+        index = {pg.name: v for v, pg in enumerate(sc.pages)}
+        for v, pg in enumerate(sc.pages):
+            if pg.get("after") is not None:
+                u = index[pg.get("after")]
+                self.vpage_neighbours[v].append(u)
+                self.vpage_neighbours[u].append(v)
         self.n_program_threads = len(self.threads)
         self.is_menu = [self.menu_instances is not None] * len(self.threads)
 
@@ -238,8 +260,19 @@ class CompiledScenario:
                     c.target = self.proc_index[op.get("process")]
                 if op.kind in ("signal", "await"):
                     c.bit = self.event_bit[op.get("event")]
-                if op.kind == "mprotect":
-                    c.prot_write = op.get("prot") == "rw"
+                if op.kind in ("mprotect", "mmap"):
+                    c.prot_write = op.get("prot", "rw") == "rw"
+                if op.kind == "uffd_register":
+                    for name in op.get("features") or ():
+                        c.features |= UFFD_FEATURES[name]
+                if op.kind == "uffd_unwp":
+                    c.dontwake = bool(op.get("dontwake"))
+                if op.kind == "mremap":
+                    c.to = self.vpage_index[op.get("to")]
+                if op.kind == "uffd_read" and op.get("process") is not None:
+                    c.uffd_proc = self.proc_index[op.get("process")]
+                c.expect = tuple((name, op.get(name)) for name in EXPECT_FIELDS
+                                 if op.get(name) is not None)
                 prog.append(c)
             self.programs.append(prog)
 

@@ -5,7 +5,7 @@ choosing their next instantiation, and when an execution is finished."""
 from __future__ import annotations
 
 from . import ghost
-from .kernel.common import (EXITED, F_CONTENT, FORKING, P_STATUS, RUNNING, T_PC,
+from .kernel.common import (EXITED, F_CONTENT, FORKING, P_STATUS, R_DETACHED, RUNNING, T_PC,
                             T_STEP, UNBORN, op_done, put)
 from .steps import DEVICE, KILLED, REFERENCE, SCENARIO, starts
 
@@ -27,7 +27,7 @@ def put_reference(m, s, t, op):
     if not held and ref_pending(m, s, r):
         return None
     l = list(s)
-    l[m.refix[r]] = 0
+    l[m.refix[r]] = l[m.refix[r] + R_DETACHED] = 0
     if held > 0:
         put(m, l, held - 1, m.ref_bias[r])
     op_done(m, l, t)
@@ -134,7 +134,10 @@ def menu_choose(m, s, t):
 
 def is_final(m, s):
     """Every thread of every live process has finished its program (background actors
-    need not have used up their budget; an idle menu thread is finished)."""
+    need not have used up their budget; an idle menu thread is finished).  A thread
+    waiting in uffd_read counts as finished too: once every other thread is done no fault
+    can be queued any more, and the process's exit (exit_group) ends the monitor, as it
+    ends a real one waiting for a fault that never comes (the write escaped)."""
     for t in range(m.n_program_threads):
         status = s[m.status_ix[t]]
         pc = s[m.th[t] + T_PC]
@@ -142,6 +145,12 @@ def is_final(m, s):
             if pc and pc < m.t_len[t]:
                 return False  # inside an op
             continue
-        if status == FORKING or (status == RUNNING and pc < m.t_len[t]):
+        if status == FORKING or (status == RUNNING and pc < m.t_len[t]
+                                 and not _waits_in_uffd_read(m, s, t, pc)):
             return False
     return True
+
+
+def _waits_in_uffd_read(m, s, t, pc):
+    # a queued message means a faulting thread waits in handle_userfault: not final anyway
+    return m.programs[t][pc].kind == "uffd_read" and not s[m.th[t] + T_STEP]

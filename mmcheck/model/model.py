@@ -16,6 +16,7 @@ from .compile import CompiledScenario
 from .kernel.common import (
     F_CONTENT, F_FLAGS, F_MAP, F_REF, GUP_PIN_COUNTING_BIAS, O_ENTRY, O_IDEAL, O_LEGIT,
     P_STATUS, RUNNING, T_PC, T_STEP, V_IDEAL, V_LEGIT, V_PTE, V_VMA, ZERO_VALUE,
+    vm_page_prot_writable,
 )
 from .state import HEADER, Layout, getter
 from .symmetry import Symmetry
@@ -42,6 +43,8 @@ class MMModel(CompiledScenario):
         header = L.base["header"]
         self.events_ix, self.kernel_ix = (header + i for i in HEADER.offsets("events", "kernel"))
         self.ob = L.base["object"]
+        self.uffd = L.base["uffd"]  # [tracking][process] (empty without write tracking)
+        self.wt = L.base["wt"]  # [tracking][process][vpage]
         self.frames = Canonicalizer(L)
         # the explorer's canonical(): bound directly, it is called per successor
         self.canonical = self.frames.canonical
@@ -72,9 +75,14 @@ class MMModel(CompiledScenario):
         self.pte_cache = [None, None, None]
         self.property_names = tuple(properties or scenario.properties)
         by_kind: dict = {kind: [] for kind in props.KINDS}
+        self.not_applicable = set()  # properties with nothing to judge in this scenario
         for name in self.property_names:
             prop = props.REGISTRY[name]()
-            by_kind[prop.kind].append((name, prop.compile(self)))
+            check = prop.compile(self)
+            if check is None:
+                self.not_applicable.add(name)
+                continue
+            by_kind[prop.kind].append((name, check))
         self.property_kind = {name: props.REGISTRY[name].kind for name in self.property_names}
         self._checks, self._step_checks, self._final_checks = (
             by_kind["always"], by_kind["step"], by_kind["final"])
@@ -114,7 +122,7 @@ class MMModel(CompiledScenario):
                     s[fb + F_REF] += 1
                     s[fb + F_MAP] += 1
                     s[base + V_PTE] = codec.present(
-                        f, codec.WRITE if codec.vm_page_prot_writable(vm_flags) else 0)
+                        f, codec.WRITE if vm_page_prot_writable(self, vm_flags) else 0)
                 elif pg.state == "present":
                     f = next_frame
                     next_frame += 1
@@ -208,6 +216,8 @@ class MMModel(CompiledScenario):
         reason it is violated at its end, or None (a step property judges the last
         transition, a final one the last state if it is final)."""
         kind = self.property_kind[prop]
+        if prop in self.not_applicable:
+            return None
         if kind == "step":
             if not labels:
                 return None
@@ -332,7 +342,25 @@ class MMModel(CompiledScenario):
             def cover(label):
                 key = self.label_parts(label)[:2]
                 return (key,) if key in goal_set else ()
-        return [Sometimes("op-started", goals, cover, on="label")]
+        out = [Sometimes("op-started", goals, cover, on="label")]
+        if self.tracking:
+            out.append(self._exemptions_used())
+        return out
+
+    def _exemptions_used(self):
+        """Which documented exemptions of wp-reported a landed store (or a device write)
+        used (mmcheck.model.ghost HIT bits), so the verdict can say so."""
+        from . import ghost
+        from .kernel.common import W_WP
+        names = {bit << ghost.HIT_SHIFT: text for bit, text in ghost.EXEMPTIONS.items()}
+        fields = [w + W_WP for row in self.wt[0] for w in row]
+
+        def cover(state):
+            hits = 0
+            for i in fields:
+                hits |= state[i]
+            return [text for bit, text in names.items() if hits & bit]
+        return Sometimes("wp-exemptions", tuple(names.values()), cover, on="state")
 
     def describe_goal(self, goal) -> str:
         """An op-started goal for people."""

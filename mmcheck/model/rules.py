@@ -250,8 +250,11 @@ def never_writable(m, l, vm_flags, pte) -> bool:
 def writable_if_exclusive(m, l, vm_flags, pte) -> bool:
     """6.2+ can_change_pte_writable (mm/mprotect.c): no soft-dirty tracking needs a write
     fault (pte_needs_soft_dirty_wp: VM_SOFTDIRTY cleared by clear_refs and the PTE not
-    soft-dirty), and the page is an exclusive anonymous page (a private mapping)."""
+    soft-dirty), no uffd-wp (userfaultfd_pte_wp), and the page is an exclusive anonymous
+    page (a private mapping)."""
     if codec.vma_soft_dirty_enabled(vm_flags) and not codec.soft_dirty(pte):
+        return False
+    if codec.uffd_pte_wp(vm_flags, pte):
         return False
     b = m.fr[codec.frame(pte)]
     return bool(l[b + F_FLAGS] & PG_ANON_EXCLUSIVE) and not l[b + F_FLAGS] & PG_FILE
@@ -264,8 +267,21 @@ def writable_if_exclusive_and_dirty(m, l, vm_flags, pte) -> bool:
     return codec.dirty(pte) and writable_if_exclusive(m, l, vm_flags, pte)
 
 
+def writable_if_exclusive_dirty_sd_inverted(m, l, vm_flags, pte) -> bool:
+    """64fe24a3e05e as first merged (6.0-rc1): the soft-dirty test inverted - `VM_SOFTDIRTY
+    set` read as "tracking on" - so with tracking on a PTE that is not soft-dirty is made
+    writable and the next store sets no soft-dirty bit (reference SD2)."""
+    if not codec.dirty(pte) or codec.uffd_pte_wp(vm_flags, pte):
+        return False
+    if not codec.vma_soft_dirty_enabled(vm_flags) and not codec.soft_dirty(pte):
+        return False
+    b = m.fr[codec.frame(pte)]
+    return bool(l[b + F_FLAGS] & PG_ANON_EXCLUSIVE) and not l[b + F_FLAGS] & PG_FILE
+
+
 MPROTECT_WRITABLE = {"never": never_writable, "exclusive_dirty": writable_if_exclusive_and_dirty,
-                     "exclusive": writable_if_exclusive}
+                     "exclusive": writable_if_exclusive,
+                     "exclusive_dirty_sd_inverted": writable_if_exclusive_dirty_sd_inverted}
 
 
 # ---- change_pte_range on a write-notified shared mapping: may a R/O PTE become writable?
@@ -281,10 +297,10 @@ def shared_dirty_softdirty_inverted(m, l, vm_flags, pte) -> bool:
 
 def shared_dirty_softdirty_checked(m, l, vm_flags, pte) -> bool:
     """76aefad628aa mm/mprotect: fix soft-dirty check in can_change_pte_writable() (6.0):
-    a dirty PTE becomes writable unless soft-dirty tracking needs the write fault
+    a dirty PTE becomes writable unless soft-dirty or uffd-wp tracking needs the write fault
     (can_change_pte_writable's VM_SHARED case)."""
-    return codec.dirty(pte) and (codec.soft_dirty(pte)
-                                 or not codec.vma_soft_dirty_enabled(vm_flags))
+    return (codec.dirty(pte) and not codec.uffd_pte_wp(vm_flags, pte)
+            and (codec.soft_dirty(pte) or not codec.vma_soft_dirty_enabled(vm_flags)))
 
 
 MPROTECT_SHARED_WRITABLE = {"softdirty_inverted": shared_dirty_softdirty_inverted,
@@ -339,4 +355,16 @@ def bind(policy) -> dict:
         swapout_skip_pinned=policy.swapout_skip_pinned,
         clear_refs_skip_pinned=policy.clear_refs_skip_pinned,
         clear_refs_mmap_write=policy.clear_refs_mmap_write,
+        uffd_wp=policy.uffd_wp,
+        uffd_wp_unpopulated=policy.uffd_wp_unpopulated,
+        pagemap_uffd_wp=policy.pagemap_uffd_wp,
+        uffd_wp_writenotify=policy.uffd_wp_writenotify,
+        uffd_unprotect_try_writable=policy.uffd_unprotect_writable == "try_change_writable",
+        fork_uffd_marker_dropped=policy.fork_uffd_marker == "dropped",
+        mkuffd_wp_wrprotects=policy.mkuffd_wp_wrprotects,
+        thp_migration_keeps_wp=policy.thp_migration_uffd_wp == "kept",
+        hugetlb_unshare_keeps_wp=policy.hugetlb_unshare_uffd_wp == "kept",
+        mremap_clears_wp=policy.mremap_clears_uffd_wp,
+        vma_merge_propagates_sd=policy.vma_merge_softdirty == "propagated",
+        softdirty_writenotify=policy.softdirty_writenotify,
     )

@@ -4,8 +4,9 @@ GUP references.  Built through the state schema's accessors and the codecs."""
 
 from __future__ import annotations
 
-from . import codec
-from .kernel.common import (LK_READ, LK_WRITE, RUNNING, STATUS_NAMES, ZERO_REF, ZERO_VALUE)
+from . import codec, ghost
+from .kernel.common import (LK_READ, LK_WRITE, RUNNING, STATUS_NAMES, U_CTX, W_PAGEMAP, W_SD,
+                            W_WP, ZERO_REF, ZERO_VALUE)
 from .steps import KILLED, STEPS
 
 
@@ -31,6 +32,12 @@ def snapshot(m, s) -> dict:
                 "pte": codec.as_dict(pv.pte, frame_name, slot_name),
                 "ideal": m.value_name(pv.ideal),
             })
+            if m.tracking:  # write-tracking scenarios: the VMA's flags and the trackers
+                w = m.wt[0][p][v]
+                vpages[-1]["tracking"] = {
+                    "vma": codec.vma_tracking(pv.vma), "wp": ghost.describe_wp(s[w + W_WP]),
+                    "soft_dirty": ghost.describe_sd(s[w + W_SD]),
+                    "pagemap": ghost.describe_pagemap(s[w + W_PAGEMAP])}
             legit.update(m.legit_values(pv.legit))
         threads = [thread_snapshot(m, s, t, proc.status == RUNNING) for t in m.proc_threads[p]]
         procs.append({
@@ -40,6 +47,8 @@ def snapshot(m, s) -> dict:
             "vpages": vpages, "threads": threads,
             "legit": sorted(legit, key=m.values.index),
         })
+        if m.tracking:
+            procs[-1]["uffd"] = codec.uffd_describe(s[m.uffd[0][p] + U_CTX])
     actors = list(range(m.n_program_threads, len(m.threads)))
     if actors:
         procs.append({

@@ -41,8 +41,10 @@ KINDS = (SCALAR, VMA, PTE, FRAME, FRAME_MASK, SLOT, VALUE, VALUE_MASK, PC)
 POINTER_KINDS = (PTE, FRAME, FRAME_MASK, SLOT)
 
 # dimensions a record may be indexed by (their sizes come from the compiled scenario)
-PROC, VPAGE, THREAD, FRAME_DIM, SLOT_DIM, REF, COUNTER, OBJECT = (
-    "proc", "vpage", "thread", "frame", "slot", "ref", "counter", "object")
+PROC, VPAGE, THREAD, FRAME_DIM, SLOT_DIM, REF, COUNTER, OBJECT, TRACKING = (
+    "proc", "vpage", "thread", "frame", "slot", "ref", "counter", "object", "tracking")
+# TRACKING has size 1 when the scenario uses write tracking (userfaultfd, pagemap reads),
+# else 0: records indexed by it cost nothing in scenarios that do not
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,24 @@ SCHEMA = _schema(
                                    "through shared mappings)", ghost=True),
     ), "a memory object (one page of a file, memfd or shared anonymous mapping) and its "
        "ideal memory"),
+    Record("uffd", (TRACKING, PROC), (
+        Field("ctx", SCALAR, "the mm's userfaultfd context: open, and the features "
+                             "UFFDIO_API negotiated (mmcheck.model.codec UFFD_*)"),
+    ), "a process's userfaultfd (write-tracking scenarios only)"),
+    Record("wt", (TRACKING, PROC, VPAGE), (
+        Field("wp", SCALAR, "uffd-wp tracker: protected by the scenario, a WP fault reported "
+                            "since, the exemptions that apply (mmcheck.model.ghost)", ghost=True),
+        Field("sd", SCALAR, "soft-dirty tracker: a store landed since clear_refs, its PTE "
+                            "was zapped since (mmcheck.model.ghost)", ghost=True),
+        Field("pagemap", SCALAR, "what the last /proc/pid/pagemap read of the page returned",
+              ghost=True),
+    ), "write-tracking ghost state of a process's page (write-tracking scenarios only)"),
     Record("ref", (REF,), (
         Field("page", FRAME, "the page a GUP reference holds (0 not held, -1 the zero page)",
               holds="bias"),
+        Field("detached", SCALAR, "the owner discarded or unmapped the address since the "
+                                  "reference was taken (MADV_DONTNEED, munmap): the holder "
+                                  "no longer expects to see the owner's memory", ghost=True),
     ), "a GUP reference (FOLL_GET or FOLL_PIN) taken by the scenario"),
     Record("thread", (THREAD,), (
         Field("pc", PC, "program counter: the op the thread runs (menus: its instantiation)"),
@@ -132,7 +149,7 @@ SCHEMA = _schema(
                        "swapcache_page", "spec_page")),
         Field("new_page", FRAME, "wp_page_copy's new page", holds="step"),
         Field("pages", FRAME_MASK, "exit_mmap: the pages unmapped, to free", holds="step"),
-        Field("a", SCALAR, "a scalar register", aliases=("orig_pte", "cursor")),
+        Field("a", SCALAR, "a scalar register", aliases=("orig_pte", "cursor", "uffd_msg")),
         Field("b", SCALAR, "a second scalar register",
               aliases=("unshare", "foll_cow", "seq", "write_fault", "fault_kind")),
     ), "a thread of a process, or a background actor"),
@@ -150,9 +167,9 @@ SCHEMA = _schema(
     ), "a swap slot", live=("swap_count", "cache")),
 )
 
-HEADER, COUNTERS, PROCESS, PV, OBJECT_REC, REFERENCE, THREAD_REC, FRAMES, SLOTS = (
-    SCHEMA[n] for n in ("header", "counter", "proc", "pv", "object", "ref", "thread", "frame",
-                        "slot"))
+HEADER, COUNTERS, PROCESS, PV, OBJECT_REC, UFFD_REC, WT_REC, REFERENCE, THREAD_REC, FRAMES, \
+    SLOTS = (SCHEMA[n] for n in ("header", "counter", "proc", "pv", "object", "uffd", "wt",
+                                 "ref", "thread", "frame", "slot"))
 
 
 def getter(positions):
@@ -305,6 +322,13 @@ class StateView:
     def object(self, o):
         return self.record("object", o)
 
+    def wt(self, p, v):
+        """The write-tracking ghost of process p's page v (write-tracking scenarios)."""
+        return self.record("wt", 0, p, v)
+
+    def uffd(self, p):
+        return self.record("uffd", 0, p)
+
     def header(self):
         return self.record("header")
 
@@ -312,7 +336,7 @@ class StateView:
 def _nest(flat, dims):
     if not dims:
         return flat[0]
-    if len(dims) == 1:
+    if len(dims) == 1 or not dims[0]:
         return list(flat)
     step = len(flat) // dims[0]
     return [_nest(flat[i * step:(i + 1) * step], dims[1:]) for i in range(dims[0])]

@@ -142,6 +142,7 @@ FINISH_FAULT = function(
     map_writable=o("finish_fault: map the page writable (shared: vm_page_prot allows it)"),
     map_dirty=o("finish_fault: map the page writable and dirty (do_shared_fault)"),
     cow=o("finish_fault: map the private copy (do_cow_fault)"),
+    map_wp=o("finish_fault: map the page R/O with the uffd-wp bit of the marker it replaces"),
     back_out=o("finish_fault: PTE no longer none, back out", BACK_OUT,
                unreachable="__do_fault returns the page locked and finish_fault maps it before "
                            "unlock_page, and nothing installs a PTE of an object mapping "
@@ -204,6 +205,9 @@ COPY_PAGE_RANGE = function(
     "copy_page_range", "mm/memory.c (copy_pte_range, copy_present_pte, copy_nonpresent_pte)",
     nothing=o("copy_page_range: nothing mapped"),
     skip=o("vma_needs_copy: no anon_vma, not copied (the child faults the page in)"),
+    marker=o("copy_nonpresent_pte: uffd-wp marker copied"),
+    marker_dropped=o("copy_nonpresent_pte: uffd-wp marker not copied (child VMA not "
+                     "registered)"),
     shared=o("copy_present_pte: not a COW mapping, PTE copied as is"),
     zero=o("copy_present_pte: zero page"),
     swap=o("copy_nonpresent_pte: swap_duplicate"),
@@ -317,6 +321,78 @@ DO_SWAP_PAGE = function(
     map_ro=o("do_swap_page: map read-only"),
 )
 
+# ----------------------------------------------------------------------------- write tracking
+UFFD_REGISTER = function(
+    "userfaultfd_register", "fs/userfaultfd.c (UFFDIO_API features, UFFDIO_REGISTER, "
+                            "vma_can_userfault)",
+    ok=o("UFFDIO_REGISTER(MODE_WP): VM_UFFD_WP set on the VMA"),
+    einval=o("UFFDIO_REGISTER(MODE_WP): -EINVAL (memory type or feature not offered)", ERROR),
+)
+UFFD_UNREGISTER = function(
+    "userfaultfd_unregister", "fs/userfaultfd.c (userfaultfd_clear_vma -> uffd_wp_range)",
+    ok=o("UFFDIO_UNREGISTER: WP bits and markers cleared, VM_UFFD_WP dropped, waiters woken"),
+    nothing=o("UFFDIO_UNREGISTER: the VMA was not registered"),
+    einval=o("UFFDIO_UNREGISTER: -EINVAL (no VMA)", ERROR),
+)
+UFFD_WRITEPROTECT = function(
+    "mwriteprotect_range", "mm/userfaultfd.c (uffd_wp_range -> change_protection), "
+                           "mm/mprotect.c (change_pte_range MM_CP_UFFD_WP / _RESOLVE)",
+    protect=o("change_pte_range(MM_CP_UFFD_WP): WP set, write-protected"),
+    protect_marker=o("change_pte_range(MM_CP_UFFD_WP): none PTE -> uffd-wp PTE marker"),
+    protect_none=o("change_pte_range(MM_CP_UFFD_WP): none anonymous PTE silently skipped"),
+    protect_marked=o("change_pte_range(MM_CP_UFFD_WP): already a marker"),
+    unprotect=o("change_pte_range(MM_CP_UFFD_WP_RESOLVE): WP cleared, the PTE stays R/O"),
+    unprotect_writable=o("change_pte_range(MM_CP_UFFD_WP_RESOLVE): WP cleared, PTE writable"),
+    unprotect_marker=o("change_pte_range(MM_CP_UFFD_WP_RESOLVE): marker dropped"),
+    unprotect_none=o("change_pte_range(MM_CP_UFFD_WP_RESOLVE): nothing mapped"),
+    enoent=o("UFFDIO_WRITEPROTECT: -ENOENT (the VMA is not registered for WP)", ERROR),
+)
+HANDLE_USERFAULT = function(
+    "handle_userfault", "fs/userfaultfd.c (handle_userfault, VM_UFFD_WP)",
+    wp=o("handle_userfault(VM_UFFD_WP): fault message queued, the thread sleeps"),
+)
+UFFD_READ = function(
+    "userfaultfd_read", "fs/userfaultfd.c (userfaultfd_ctx_read)",
+    msg=o("read(uffd): UFFD_EVENT_PAGEFAULT (WP) for {where}"),
+)
+UFFD_MONITOR = function(
+    "uffd_monitor", "a userfaultfd monitor thread (read(2), UFFDIO_WRITEPROTECT clear + wake)",
+    resolve=o("monitor: read the uffd-wp fault at {where}, unprotect it and wake the writer"),
+)
+UFFD_WAKE = function(
+    "userfaultfd_wake", "fs/userfaultfd.c (UFFDIO_WAKE, wake_userfault)",
+    woken=o("UFFDIO_WAKE: the threads waiting at {where} retry"),
+    nothing=o("UFFDIO_WAKE: nobody waits"),
+)
+PTE_MARKER = function(
+    "handle_pte_marker", "mm/memory.c (handle_pte_marker, pte_marker_handle_uffd_wp)",
+    cleared=o("handle_pte_marker: uffd-wp marker in an unregistered VMA, cleared"),
+    anon_read=o("do_anonymous_page(read) on a uffd-wp marker: zero page mapped with WP"),
+    anon_write=o("do_anonymous_page(write) on a uffd-wp marker: new page mapped R/O with WP"),
+)
+PAGEMAP = function(
+    "pagemap_read", "fs/proc/task_mmu.c (pagemap_pmd_range, pte_to_pagemap_entry)",
+    read=o("pagemap_read: entry of {where}"),
+)
+MIGRATE = function(
+    "migrate_pages", "mm/migrate.c (try_to_migrate_one, move_to_new_folio, "
+                     "remove_migration_pte)",
+    done=o("migrate_pages: page moved, PTEs rebuilt from the migration entries"),
+    busy=o("migrate_pages: page busy (other references or locked), not migrated", ERROR),
+    nothing=o("migrate_pages: nothing mapped", ERROR),
+)
+MREMAP = function(
+    "mremap", "mm/mremap.c (move_vma, move_page_tables, move_ptes)",
+    moved=o("mremap: VMA and PTE moved (PTE marked soft-dirty)"),
+    einval=o("mremap: -EINVAL/-EFAULT (no VMA, destination in use or not anonymous)", ERROR),
+)
+MMAP = function(
+    "mmap_region", "mm/mmap.c (mmap_region: VM_SOFTDIRTY on new VMAs)",
+    new=o("mmap: new private anonymous VMA (VM_SOFTDIRTY)"),
+    merged=o("mmap: new private anonymous VMA, merged with the adjacent one"),
+    einval=o("mmap: -EINVAL (the address is mapped, or not anonymous memory)", ERROR),
+)
+
 # ----------------------------------------------------------------------------- background
 SPECULATIVE = function(
     "speculative_ref", "folio_try_get_rcu (pagecache lookup, GUP-fast, compaction)",
@@ -399,10 +475,11 @@ RECLAIM_FREE = step("pageout + __remove_mapping", "__remove_mapping",
                     holds={"isolated_page": (1, 0)}, uses=("isolated_page",))
 FILE_FAULT_MAP = step("finish_fault", "finish_fault",
                       holds={"fault_page": (1, 0), "new_page": (1, 0)},
-                      uses=("fault_page", "new_page", "fault_kind"))
+                      uses=("fault_page", "new_page", "fault_kind", "orig_pte"))
 SWAPIN_MAP = step("do_swap_page: map page", "do_swap_page",
                   holds={"swapcache_page": (1, 0)},
                   uses=("swapcache_page", "orig_pte", "write_fault"))
+UFFD_WAIT = step("handle_userfault: waiting", "handle_userfault", uses=("uffd_msg",))
 SPEC_DROP = step("speculative ref: put", "speculative_ref", holds={"spec_page": (1, 0)},
                  uses=("spec_page",))
 

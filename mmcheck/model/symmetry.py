@@ -40,7 +40,7 @@ import operator
 
 from ..scenario import menu as menu_mod
 from .kernel.common import FORKING, P_STATUS, UNBORN, V_VMA
-from .state import (PC, PROC, REF, THREAD, THREAD_REC, VALUE, VALUE_MASK, VPAGE,
+from .state import (PC, PROC, REF, THREAD, THREAD_REC, TRACKING, VALUE, VALUE_MASK, VPAGE,
                     getter as _getter, inverse)
 
 
@@ -213,7 +213,8 @@ class Symmetry:
         # every record indexed by processes, virtual pages, threads or references moves
         # (mmcheck.model.state: a record's index says what it belongs to)
         maps = {PROC: procs, VPAGE: pages, THREAD: self._thread_map(procs),
-                REF: self._ref_map(procs, pages)}
+                REF: self._ref_map(procs, pages),
+                TRACKING: list(range(L.sizes[TRACKING]))}
         for rec in L.schema.values():
             if not rec.index or not all(d in maps for d in rec.index):
                 continue

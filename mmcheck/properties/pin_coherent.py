@@ -12,7 +12,7 @@ the next fault maps the object's page, which must be the pinned one.
 from __future__ import annotations
 
 from ..model import codec
-from ..model.kernel.common import P_STATUS, RUNNING, V_PTE, V_VMA, ZERO_REF
+from ..model.kernel.common import P_STATUS, R_DETACHED, RUNNING, V_PTE, V_VMA, ZERO_REF
 from .observe import object_page, swapcache_frame
 from .base import Property, register
 
@@ -30,8 +30,8 @@ class PinCoherent(Property):
         def check(s):
             for r in coherent:
                 held = s[m.refix[r]]
-                if not held:
-                    continue
+                if not held or s[m.refix[r] + R_DETACHED]:
+                    continue  # not held, or the owner discarded / unmapped the address
                 p = m.ref_owner[r]
                 if s[m.proc[p] + P_STATUS] != RUNNING:
                     continue
@@ -41,7 +41,9 @@ class PinCoherent(Property):
                 v = m.ref_vpage[r]
                 if not s[base + V_VMA]:
                     continue
-                if k == codec.NONE:
+                if k == codec.NONE or k == codec.MARKER:
+                    # a marker (uffd-wp on a zapped or unpopulated PTE) faults like none:
+                    # handle_pte_marker -> do_pte_missing (mm/memory.c)
                     if not m.vpage_shared[v]:
                         continue
                     mapped = object_page(m, s, m.pv_object[p][v])

@@ -336,14 +336,15 @@ class RichProgress(CompareProgress):
 def compare(scenarios, policies=None, depths=(1, 1), properties=None, extra_defs=(),
             progress: Optional[CompareProgress] = None, *, with_traces: bool = False,
             max_states: Optional[int] = None, canonicalize: bool = True,
-            symmetry: bool = True, workers: int = 1) -> CompareResult:
+            symmetry: bool = True, workers: int = 1, store: str = "exact",
+            max_memory: Optional[int] = None) -> CompareResult:
     """Explore every scenario x policy x depth bound in ``depths`` (inclusive pair).
 
     ``policies``: names (default: each scenario's own list); ``properties``: names (default:
     the scenario's); ``extra_defs``: PolicyDefs from policy files.  ``with_traces`` builds the
     counterexample traces (kept for the smallest bound at which each violation is found).
-    ``canonicalize``/``symmetry``/``workers``: state reduction and processes, as in
-    ``runner.run_policy``.
+    ``canonicalize``/``symmetry``/``workers``/``store``/``max_memory``: state reduction,
+    processes, state store and memory limit, as in ``runner.run_policy``.
     Raises ScenarioError on an unknown policy or property before anything runs.  Ctrl-C stops
     at the current run: the result holds what was finished (plus the partial row) and
     ``interrupted`` is set.
@@ -378,7 +379,8 @@ def compare(scenarios, policies=None, depths=(1, 1), properties=None, extra_defs
             position: list = [None]  # (scenario, policy, depth bound) of the current cell
             try:
                 _compare_scenario(sr, defs, lo, hi, properties, progress, with_traces,
-                                  max_states, (canonicalize, symmetry, workers), traces, result,
+                                  max_states, (canonicalize, symmetry, workers, store, max_memory),
+                                  traces, result,
                                   position)
             except KeyboardInterrupt:  # between runs (the explorer handles its own)
                 result.interrupted, result.interrupted_at = True, position[0]
@@ -412,6 +414,7 @@ def _compare_scenario(sr, defs, lo, hi, properties, progress, with_traces, max_s
             run = runner.run_policy(sc, name, defs=defs, properties=properties or None,
                                     depth=d, max_states=max_states, canonicalize=reduction[0],
                                     symmetry=reduction[1], workers=reduction[2],
+                                    store=reduction[3], max_memory=reduction[4],
                                     progress=progress.callback, with_traces=with_traces)
             row = _row(run, d)
             sr.rows.append(row)
@@ -425,7 +428,7 @@ def _compare_scenario(sr, defs, lo, hi, properties, progress, with_traces, max_s
             if row.bounded_by == "memory":
                 result.incomplete = (f"{sc.name} / {name} / depth bound {d}: the search ran "
                                      f"out of memory after {row.states:,} states (partial row); "
-                                     f"bound it with --max-states or a smaller depth")
+                                     f"{runner.MEMORY_ADVICE}")
                 return
             if row.complete:
                 complete_row = row

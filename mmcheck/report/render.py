@@ -235,6 +235,9 @@ _MM_ORDER = ("has_pinned", "write_protect_seq", "mmap_lock")
 _THREAD_FIELDS = ("pc", "op", "step", "status")
 _FRAME_FIELDS = ("kind", "ref", "map", "pins", "flags", "content")
 _REF_FIELDS = ("owner", "page", "type", "access", "longterm", "coherent", "frame", "sees")
+_TRACKING_FIELDS = ("vma", "wp", "soft_dirty", "pagemap")
+_TRACKING_HEADS = {"vma": "vma tracking", "wp": "uffd-wp", "soft_dirty": "soft-dirty",
+                   "pagemap": "pagemap read"}
 
 
 def flatten(snapshot: dict) -> dict[Path, str]:
@@ -243,6 +246,7 @@ def flatten(snapshot: dict) -> dict[Path, str]:
     Paths:
       ("proc", P, "status"), ("proc", P, "mm", field), ("proc", P, "legit"),
       ("proc", P, "page", V, "vma" | "ideal"), ("proc", P, "page", V, "pte", field),
+      ("proc", P, "uffd"), ("proc", P, "page", V, "tracking", field) (write tracking),
       ("proc", P, "thread", T, "pc" | "op" | "step" | "status"),
       ("frame", F, field), ("ref", R, field), ("object", O, "entry" | "ideal" | "legit").
     Lists that are sets (frame flags, legit) are sorted, so their order never matters.
@@ -254,6 +258,8 @@ def flatten(snapshot: dict) -> dict[Path, str]:
         mm = proc.get("mm") or {}
         for key in [k for k in _MM_ORDER if k in mm] + sorted(k for k in mm if k not in _MM_ORDER):
             cells[base + ("mm", key)] = fmt_value(mm[key])
+        if "uffd" in proc:
+            cells[base + ("uffd",)] = fmt_value(proc["uffd"])
         for vname, vp in _by_key(proc.get("vpages"), "page").items():
             vbase = base + ("page", vname)
             cells[vbase + ("vma",)] = fmt_value(vp.get("vma"))
@@ -263,6 +269,9 @@ def flatten(snapshot: dict) -> dict[Path, str]:
             for key in _pte_keys(pte):
                 cells[vbase + ("pte", key)] = _pte_cell(key, pte)
             cells[vbase + ("ideal",)] = fmt_value(vp.get("ideal"))
+            tracking = vp.get("tracking")
+            for key in _TRACKING_FIELDS if isinstance(tracking, dict) else ():
+                cells[vbase + ("tracking", key)] = fmt_value(tracking.get(key))
         for tname, th in _by_key(proc.get("threads"), "name").items():
             for key in _THREAD_FIELDS:
                 cells[base + ("thread", tname, key)] = fmt_value(th.get(key))
@@ -306,9 +315,13 @@ def _label(path: Path) -> tuple[str, str]:
             return f"{p} mm.{path[3]}", "cell"
         if path[2] == "legit":
             return f"{p} legit", "set"
+        if path[2] == "uffd":
+            return f"{p} uffd", "cell"
         if path[2] == "page":
             if path[4] == "pte":
                 return f"{p}.{path[3]} pte", "pte"
+            if path[4] == "tracking":
+                return f"{p}.{path[3]} {_TRACKING_HEADS[path[5]]}", "cell"
             return f"{p}.{path[3]} {path[4]}", "cell"
         if path[2] == "thread":
             return f"{path[3]} {path[4]}", "cell"
@@ -429,12 +442,18 @@ def state_summary(snapshot: dict) -> list[str]:
     for proc in snapshot.get("processes") or []:
         mm = proc.get("mm") or {}
         mm_s = " ".join(f"{k}={fmt_value(v)}" for k, v in mm.items())
-        lines.append(f"{proc.get('name')} ({fmt_value(proc.get('status'))})  mm: {mm_s}")
+        uffd = f"  uffd: {fmt_value(proc['uffd'])}" if "uffd" in proc else ""
+        lines.append(f"{proc.get('name')} ({fmt_value(proc.get('status'))})  mm: {mm_s}{uffd}")
         for vp in proc.get("vpages") or []:
             mapping = vp.get("mapping", "anonymous")
             mapping = "" if mapping == "anonymous" else f" ({mapping})"
+            tracking = vp.get("tracking")
+            tracking = ("  " + "  ".join(f"{_TRACKING_HEADS[k]} {fmt_value(tracking.get(k))}"
+                                         for k in _TRACKING_FIELDS)
+                        if isinstance(tracking, dict) else "")
             lines.append(f"  {vp.get('page')}: vma {fmt_value(vp.get('vma'))}{mapping}  "
-                         f"pte {fmt_pte(vp.get('pte'))}  ideal {fmt_value(vp.get('ideal'))}")
+                         f"pte {fmt_pte(vp.get('pte'))}  ideal {fmt_value(vp.get('ideal'))}"
+                         f"{tracking}")
         for th in proc.get("threads") or []:
             step = f" <{th['step']}>" if th.get("step") else ""
             lines.append(f"  {th.get('name')}: pc {fmt_value(th.get('pc'))} "
@@ -566,6 +585,9 @@ def _process_block(node: _Node, proc: dict, dim: bool) -> str:
     for key in mm_keys:
         header.append(node.td(None, short.get(key, key), muted=True, align="RIGHT"))
         header.append(node.td(base + ("mm", key), muted=dim))
+    if "uffd" in proc:
+        header.append(node.td(None, "uffd", muted=True, align="RIGHT"))
+        header.append(node.td(base + ("uffd",), muted=dim))
     parts = [node.table(["<TR>" + "".join(header) + "</TR>"])]
 
     vpages = list(proc.get("vpages") or [])
@@ -578,7 +600,10 @@ def _process_block(node: _Node, proc: dict, dim: bool) -> str:
         pte_keys = [k for k in _PTE_ORDER if k in pte_keys] + [
             k for k in pte_keys if k not in _PTE_ORDER]
         names = {"kind": "pte", "frame": "frame", "writable": "w", "dirty": "dirty"}
-        rows = [node.head("page", "vma", *(names.get(k, k) for k in pte_keys), "ideal")]
+        tracked = any(isinstance(vp.get("tracking"), dict) for vp in vpages)
+        track_heads = [_TRACKING_HEADS[k] for k in _TRACKING_FIELDS] if tracked else []
+        rows = [node.head("page", "vma", *(names.get(k, k) for k in pte_keys), "ideal",
+                          *track_heads)]
         for vp in vpages:
             vbase = base + ("page", str(vp.get("page")))
             mapping = vp.get("mapping", "anonymous")
@@ -589,6 +614,8 @@ def _process_block(node: _Node, proc: dict, dim: bool) -> str:
                 path = vbase + ("pte", k)
                 row.append(node.td(path, node.cells.get(path, MISSING), muted=dim))
             row.append(node.td(vbase + ("ideal",), muted=dim))
+            if tracked:
+                row += [node.td(vbase + ("tracking", k), muted=dim) for k in _TRACKING_FIELDS]
             rows.append("<TR>" + "".join(row) + "</TR>")
         parts.append(node.table(rows))
 

@@ -14,6 +14,11 @@ from .trace import build_trace
 from .verdict import HOLDS, UNKNOWN, VIOLATED, failure, unexpected
 
 
+# what to say when a search stops at the memory limit (or on MemoryError)
+MEMORY_ADVICE = ("continue with --store fingerprints (about 20 bytes a state instead of "
+                 "~1 KB), a larger --max-memory, or bound it with --max-states or --depth")
+
+
 @dataclass
 class PropertyVerdict:
     name: str
@@ -55,6 +60,7 @@ class PolicyRun:
     symmetry: str | None = None  # menus: what was treated as interchangeable
     notes: list[str] = field(default_factory=list)  # model bounds reached, and the like
     coverage: dict = field(default_factory=dict)  # outcome id -> transitions taken
+    store: dict = field(default_factory=dict)  # how states were stored (explorer.Result)
 
     @property
     def vacuous(self) -> bool:
@@ -75,16 +81,20 @@ def policy_defs(scenario: Scenario, extra_defs=()) -> dict:
 
 def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=None,
                depth=None, max_states=None, canonicalize=True, progress=None,
-               with_traces=True, symmetry=True, workers=1) -> PolicyRun:
+               with_traces=True, symmetry=True, workers=1, store="exact",
+               max_memory=None, checkpoint=None, resume=None) -> PolicyRun:
     """`canonicalize=False`: no state reduction at all; `symmetry=False`: frames and swap
     slots are still renamed, but not interchangeable menu processes and pages;
-    `workers > 1`: the multi-process search (mmcheck.engine.parallel)."""
+    `workers > 1`: the multi-process search (mmcheck.engine.parallel); `store`: "exact" or
+    "fingerprints" (mmcheck.engine.fingerprints); `max_memory`: bytes the search may use;
+    `checkpoint` / `resume`: mmcheck.engine.checkpoint.Checkpointer (fingerprint store)."""
     policy = resolve(policy_name, defs or policy_defs(scenario))
     model = MMModel(scenario, policy, properties, symmetry=symmetry and canonicalize)
     result = explorer.explore(
         model, max_depth=depth if depth is not None else scenario.depth,
         max_states=max_states if max_states is not None else scenario.max_states,
-        canonicalize=canonicalize, progress=progress, workers=workers)
+        canonicalize=canonicalize, progress=progress, workers=workers, store=store,
+        max_memory=max_memory, checkpoint=checkpoint, resume=resume)
     copies = model.copy_counts(result.label_counts)
     expected = {(e.policy, e.prop): e.verdict for e in scenario.expect}
     run = PolicyRun(
@@ -102,9 +112,21 @@ def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=No
         symmetry=(model.symmetry.describe()
                   if model.symmetry is not None and not model.symmetry.trivial else None),
         coverage=model.outcome_counts(result.label_counts),
+        store=result.store,
     )
     run.notes.extend(model.bound_notes(result.label_counts))
+    for sm in model.sometimes():
+        if sm.name == "wp-exemptions":
+            missed = set(result.unreached.get(sm.name, ()))
+            used = [g for g in sm.goals if g not in missed]
+            if used:
+                run.notes.append("wp-reported: exemptions that applied (stores not required "
+                                 "to be reported): " + "; ".join(used))
+    asked = set(properties or ()) | (set(scenario.properties) if scenario.properties_given
+                                     else set())
     for name in model.property_names:
+        if name in model.not_applicable and name not in asked:
+            continue  # nothing to judge here (e.g. write-tracking properties, no uffd ops)
         cex = result.violations.get(name)
         if cex is not None:
             # the execution itself (not the canonical path): its reason names processes,
@@ -134,8 +156,9 @@ def _labels(model, trace, canonicalize):
 
 def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties=None,
                  depth=None, max_states=None, canonicalize=True, progress=None, symmetry=True,
-                 workers=1):
-    """Yield one PolicyRun per policy (the scenario's own list unless `policies`)."""
+                 workers=1, store="exact", max_memory=None, checkpoint=None):
+    """Yield one PolicyRun per policy (the scenario's own list unless `policies`);
+    `checkpoint` (one policy only): see run_policy."""
     defs = policy_defs(scenario, extra_defs)
     names = tuple(policies) if policies else scenario.policies
     for name in names:
@@ -149,7 +172,8 @@ def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties
     for name in names:
         yield run_policy(scenario, name, defs=defs, properties=properties, depth=depth,
                          max_states=max_states, canonicalize=canonicalize, progress=progress,
-                         symmetry=symmetry, workers=workers)
+                         symmetry=symmetry, workers=workers, store=store,
+                         max_memory=max_memory, checkpoint=checkpoint)
 
 
 def _all_properties():

@@ -2,7 +2,10 @@
 
 Each cell lists the properties violated under that policy, in the reference's outcome-table
 vocabulary: LEAK (no-leak: missed COW), INCOH (pin-coherent: wrong COW), LOST
-(no-lost-write), REFCOUNT (refcount-sane); `ok` when every property holds.  A cell whose
+(no-lost-write), REFCOUNT (refcount-sane), EXCL (exclusive-sane); write tracking:
+UNREPORTED (wp-reported), UNPOPULATED (wp-unpopulated), WPBIT (wp-sane), SDBIT
+(soft-dirty-sane), SDMISS (soft-dirty-complete), SDZAP (soft-dirty-zap), OPS
+(op-expectations); `ok` when every property holds.  A cell whose
 verdicts differ from the scenario's expectations is marked with `!`.
 """
 
@@ -11,7 +14,11 @@ from __future__ import annotations
 from .runner import run_scenario
 
 SHORT = {"no-leak": "LEAK", "pin-coherent": "INCOH", "no-lost-write": "LOST",
-         "refcount-sane": "REFCOUNT", "exclusive-sane": "EXCL"}
+         "refcount-sane": "REFCOUNT", "exclusive-sane": "EXCL",
+         # write tracking
+         "wp-reported": "UNREPORTED", "wp-unpopulated": "UNPOPULATED", "wp-sane": "WPBIT",
+         "soft-dirty-sane": "SDBIT", "soft-dirty-complete": "SDMISS", "soft-dirty-zap": "SDZAP",
+         "op-expectations": "OPS"}
 START, END = "<!-- verdicts:start -->", "<!-- verdicts:end -->"
 
 

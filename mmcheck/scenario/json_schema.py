@@ -50,6 +50,9 @@ def _field_schema(f: Field) -> dict:
     elif f.type == "choice":
         s = {"enum": list(f.choices)}
         doc = f.doc
+    elif f.type == "flags":
+        s = {"type": "array", "items": {"enum": list(f.choices)}, "uniqueItems": True}
+        doc = f.doc
     elif f.type == "threads":
         s = _ref("threads")
         doc = f.doc
@@ -317,9 +320,13 @@ def trace_schema() -> dict:
         "name": string, "status": string,
         "mm": obj({"has_pinned": boolean, "write_protect_seq": integer, "mmap_lock": string}),
         "vpages": array(obj({"page": string, "vma": string, "mapping": string, "pte": pte,
-                             "ideal": string}, required=["page", "vma", "pte", "ideal"])),
+                             "ideal": string, "tracking": obj({
+                                 "vma": string, "wp": string, "soft_dirty": string,
+                                 "pagemap": string})},
+                            required=["page", "vma", "pte", "ideal"])),
         "threads": array(thread),
-        "legit": array(string)})
+        "legit": array(string), "uffd": string},
+        required=["name", "status", "mm", "vpages", "threads", "legit"])
     frame = obj({"id": string, "kind": string, "ref": integer, "map": integer,
                  "pins": integer, "flags": array(string), "content": string})
     ref = obj({"name": string, "owner": string, "page": string, "type": string,

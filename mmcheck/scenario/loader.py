@@ -79,6 +79,9 @@ PAGE_EXTRA_FIELDS: dict[str, Field] = {
                     doc="MAP_SHARED (without an object or backing: MAP_SHARED|MAP_ANONYMOUS)"),
     "prot": Field("prot", "choice", default="rw", choices=("rw", "r"),
                   doc="the mapping's protection: PROT_READ|PROT_WRITE or PROT_READ"),
+    "after": Field("after", "page", default=None,
+                   doc="the page whose address this page's follows: their VMAs are adjacent "
+                       "and merge when their flags allow (vma_merge)"),
 }
 
 OBJECT_TYPES: dict[str, str] = {
@@ -98,6 +101,10 @@ BACKGROUND_FIELDS: dict[str, tuple[str, str]] = {
                                   "any mapped page and dropped later"),
     "lru_batch": ("bool", "fresh pages sit in a per-CPU LRU add batch holding a reference "
                           "until drained (a drain may happen between any two steps)"),
+    "uffd_monitor": ("count", "a userfaultfd monitor that resolves uffd-wp faults: reads a "
+                              "message, unprotects the page and wakes the writer (QEMU's "
+                              "background snapshot saves the page in between), this many "
+                              "times"),
 }
 """Extra keys a page's long form may carry (besides `state`); they land in PageSpec.extra,
 in this dict's order, with defaults filled in."""
@@ -108,7 +115,9 @@ TOP_LEVEL_KEYS: tuple[str, ...] = (
 )
 _REQUIRED_TOP = ("name", "pages")
 MENU_OPS = ("read", "write", "fork", "munmap", "dontneed", "mprotect", "gup", "vmsplice", "pin",
-            "put", "device_read", "device_write", "exit", "pageout", "clear_refs")
+            "put", "device_read", "device_write", "exit", "pageout", "clear_refs",
+            "uffd_register", "uffd_unregister", "uffd_wp", "uffd_unwp", "uffd_read",
+            "uffd_wake", "pagemap_read", "migrate", "mmap")
 # fields the model instantiates in a menu (a template may not fix them)
 _MENU_INSTANTIATED = ("page", "as", "ref", "child", "threads", "process", "event")
 _PROCESS_KEYS = ("threads", "program")
@@ -153,6 +162,18 @@ class _Checker(Checker):
                 self.err(node.line, f"{node.path}: must be one of {', '.join(f.choices)}, "
                                     f"got {self.describe(node)}{_suggest(v, f.choices)}")
             return v
+        if t == "flags":
+            items = self.sequence(node, f"of {', '.join(f.choices)}")
+            out = []
+            for item in items:
+                v = item.value if item.kind == "scalar" else None
+                if not isinstance(v, str) or v not in f.choices:
+                    self.err(item.line, f"{item.path}: must be one of {', '.join(f.choices)}, "
+                                        f"got {self.describe(item)}{_suggest(v, f.choices)}")
+                if v in out:
+                    self.err(item.line, f"{item.path}: '{v}' given twice")
+                out.append(v)
+            return tuple(out)
         raise AssertionError(f"field type {t!r} of '{opname}' not handled")  # pragma: no cover
 
 
@@ -655,6 +676,18 @@ def _parse_pages(chk: _Checker, node: _Node, objects: dict) -> tuple[dict, list]
                                 f"huge zero page)")
         spec = PageSpec(pname, state, Loc(chk.path, kline), tuple(extra.items()))
         pages[pname] = spec
+    after_of = {}
+    for pname, spec in pages.items():
+        after = spec.get("after")
+        if after is None:
+            continue
+        line = entries[pname].value["after"].line
+        if after not in pages or after == pname:
+            chk.err(line, f"pages.{pname}.after: '{after}' is not another page"
+                          f"{_suggest(after, [p for p in pages if p != pname])}")
+        if after in after_of.values():
+            chk.err(line, f"pages.{pname}.after: another page already follows '{after}'")
+        after_of[pname] = after
     return pages, implicit
 
 
@@ -870,6 +903,7 @@ def load_scenario_text(text: str, path: str = "<string>") -> Scenario:
         menu=menu,
         loc=Loc(path, 1),
         objects=tuple(objects.values()) + tuple(implicit_objects),
+        properties_given="properties" in top,
     )
 
 

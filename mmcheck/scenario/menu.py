@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from .spec import Op, ProcessSpec, RefSpec, ThreadSpec
 
-PAGE_KINDS = ("read", "write", "munmap", "dontneed", "mprotect", "pageout", "gup")
+PAGE_KINDS = ("read", "write", "munmap", "dontneed", "mprotect", "pageout", "gup",
+              "uffd_register", "uffd_unregister", "uffd_wp", "uffd_unwp", "uffd_wake",
+              "pagemap_read", "migrate", "mmap")
 REF_KINDS = ("put", "device_read", "device_write")
 
 
@@ -78,7 +80,7 @@ def expand(scenario):
                                                ("threads", (f"{names[c]}.menu",))),
                                       tpl.loc, tpl.written))
                     inst.append(Instance(g, child=names[c]))
-            else:  # exit, clear_refs
+            else:  # exit, clear_refs, uffd_read
                 program.append(Op(tpl.kind, base and tuple(base) or (), tpl.loc, tpl.written))
                 inst.append(Instance(g))
         thread = ThreadSpec(pname, "menu", tuple(program), menu.loc)

@@ -160,6 +160,75 @@ _add(OpSpec(
     (Field("event", "event", required=True),), scalar="event", example="- await: pinned"))
 
 
+# ----------------------------------------------------------------------------- write tracking
+_RESULT = Field("result", "choice", default=None, choices=("ok", "error"),
+                doc="the result the kernel of the era must give (checked by op-expectations)")
+_add(OpSpec(
+    "uffd_register", "userfaultfd_register (UFFDIO_API + UFFDIO_REGISTER, mode WP)",
+    "Register the page's VMA with the process's userfaultfd in write-protect mode (EINVAL "
+    "where the era cannot write-protect that memory or lacks a feature).",
+    (_PAGE, Field("features", "flags", default=(), choices=("event_fork", "event_remap",
+                                                             "wp_unpopulated"),
+                  doc="UFFDIO_API features: event_fork, event_remap, wp_unpopulated"),
+     _RESULT),
+    scalar="page", example="- uffd_register: {page: X, features: [event_fork]}"))
+_add(OpSpec(
+    "uffd_unregister", "userfaultfd_unregister (UFFDIO_UNREGISTER)",
+    "Unregister the page's VMA: its uffd-wp bits and markers are cleared, waiters woken.",
+    (_PAGE, _RESULT), scalar="page", example="- uffd_unregister: X"))
+_add(OpSpec(
+    "uffd_wp", "mwriteprotect_range -> change_protection(MM_CP_UFFD_WP)",
+    "UFFDIO_WRITEPROTECT with MODE_WP: write-protect the page (ENOENT if not registered).",
+    (_PAGE, _RESULT), scalar="page", example="- uffd_wp: X"))
+_add(OpSpec(
+    "uffd_unwp", "mwriteprotect_range -> change_protection(MM_CP_UFFD_WP_RESOLVE)",
+    "UFFDIO_WRITEPROTECT clearing MODE_WP: unprotect the page and wake the threads blocked "
+    "on it (unless dontwake).",
+    (_PAGE, Field("dontwake", "bool", default=False, doc="UFFDIO_WRITEPROTECT_MODE_DONTWAKE"),
+     _RESULT),
+    scalar="page", example="- uffd_unwp: X"))
+_add(OpSpec(
+    "uffd_read", "userfaultfd_read (read(2) on the uffd)",
+    "The monitor reads one uffd-wp fault message (blocks until there is one).",
+    (Field("process", "process", default=None,
+           doc="whose userfaultfd (default: the thread's own process)"),),
+    bare=True, example="- uffd_read"))
+_add(OpSpec(
+    "uffd_wake", "userfaultfd_wake (UFFDIO_WAKE)",
+    "Wake the threads blocked on a uffd fault at the page (they retry the access).",
+    (_PAGE,), scalar="page", example="- uffd_wake: X"))
+_add(OpSpec(
+    "pagemap_read", "pagemap_read -> pagemap_pte_range (/proc/pid/pagemap)",
+    "Read the page's pagemap entry: soft-dirty (bit 55), uffd-wp (bit 57, 5.14+), swapped, "
+    "present; optional fields say what the read must return (checked by op-expectations).",
+    (_PAGE, Field("soft_dirty", "bool", default=None, doc="expected bit 55"),
+     Field("uffd_wp", "bool", default=None, doc="expected bit 57"),
+     Field("present", "bool", default=None, doc="expected bit 63"),
+     Field("swapped", "bool", default=None, doc="expected bit 62")),
+    scalar="page", example="- pagemap_read: {page: X, soft_dirty: true}"))
+_add(OpSpec(
+    "mremap", "mremap(MREMAP_MAYMOVE | MREMAP_FIXED) -> move_vma -> move_page_tables",
+    "Move the page's private anonymous VMA to another page's address (which must be "
+    "unmapped); the moved PTE is soft-dirty; without EVENT_REMAP the new VMA is not "
+    "registered for uffd-wp.",
+    (_PAGE, Field("to", "page", required=True, doc="the destination (an unmapped page)"),
+     _RESULT),
+    example="- mremap: {page: X, to: Y}"))
+_add(OpSpec(
+    "migrate", "migrate_pages (compaction / NUMA balancing): try_to_migrate, "
+               "remove_migration_ptes",
+    "Migrate the page mapped at the address to a new frame (fails if anything but its "
+    "mappings holds it, e.g. a pin); the PTEs are rebuilt from the migration entries.",
+    (_PAGE, _RESULT), scalar="page", example="- migrate: X"))
+_add(OpSpec(
+    "mmap", "mmap_region (MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)",
+    "Map new private anonymous memory at an unmapped page (VM_SOFTDIRTY: it counts as "
+    "dirty); it may merge with a neighbouring VMA of the same flags.",
+    (_PAGE, Field("prot", "choice", default="rw", choices=("rw", "r"),
+                  doc="PROT_READ|PROT_WRITE or PROT_READ"), _RESULT),
+    scalar="page", example="- mmap: X"))
+
+
 def canonical(name: str) -> OpSpec:
     """The canonical OpSpec an op name (possibly an alias) stands for."""
     spec = OPS[name]

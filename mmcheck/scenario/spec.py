@@ -62,6 +62,8 @@ class Op:
                 continue
             if isinstance(value, bool):
                 value = str(value).lower()
+            elif isinstance(value, tuple):
+                value = "[" + ", ".join(map(str, value)) + "]"
             parts.append(str(value) if spec and key == spec.scalar else f"{key}={value}")
         return f"{shown}({', '.join(parts)})" if parts else shown
 
@@ -210,6 +212,7 @@ class Scenario:
     menu: Menu | None = None
     loc: Loc = field(default_factory=lambda: Loc("<none>", 0))
     objects: tuple[ObjectSpec, ...] = ()  # declared in `objects:`
+    properties_given: bool = False  # `properties:` was written (else every property)
 
     def background_setting(self, name: str, default: object = 0) -> object:
         return lookup(self.background, name, default)

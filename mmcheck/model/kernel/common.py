@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from .. import codec
 from ..codec import PG_ALLOC, PG_CLASS, PG_LRU_BATCH
-from ..state import FRAMES, OBJECT_REC, PROCESS, PV, SLOTS, THREAD_REC
+from ..state import (FRAMES, OBJECT_REC, PROCESS, PV, REFERENCE, SLOTS, THREAD_REC, UFFD_REC,
+                     WT_REC)
 from ..steps import CPU, GUP_SLOW, IDLE, KILLED, pt_locks_of
 
 # ---- field offsets inside each record (from mmcheck.model.state)
 P_STATUS, P_HAS_PINNED, P_WP_SEQ = PROCESS.offsets("status", "has_pinned", "write_protect_seq")
 V_VMA, V_PTE, V_IDEAL, V_LEGIT = PV.offsets("vma", "pte", "ideal", "legit")
 O_ENTRY, O_IDEAL, O_LEGIT = OBJECT_REC.offsets("entry", "ideal", "legit")
+(U_CTX,) = UFFD_REC.offsets("ctx")
+(R_DETACHED,) = REFERENCE.offsets("detached")
+W_WP, W_SD, W_PAGEMAP = WT_REC.offsets("wp", "sd", "pagemap")
 T_PC, T_STEP, T_LOCK, T_PAGE, T_NEW_PAGE, T_PAGES, T_A, T_B = THREAD_REC.offsets(
     "pc", "step", "mmap_lock", "page", "new_page", "pages", "a", "b")
 # what the registers hold, by step (aliases of the same fields)
@@ -29,6 +33,7 @@ T_ORIG_PTE, T_CURSOR = THREAD_REC.offsets("orig_pte", "cursor")
 T_UNSHARE, T_FOLL_COW, T_SEQ, T_WRITE_FAULT, T_FAULT_KIND = THREAD_REC.offsets(
     "unshare", "foll_cow", "seq", "write_fault", "fault_kind")
 T_FAULT_PAGE = THREAD_REC.offset["fault_page"]
+T_UFFD_MSG = THREAD_REC.offset["uffd_msg"]
 F_REF, F_MAP, F_FLAGS, F_CONTENT, F_SLOT = FRAMES.offsets("ref", "map", "flags", "content", "slot")
 S_COUNT, S_CACHE, S_CONTENT = SLOTS.offsets("swap_count", "cache", "content")
 
@@ -79,6 +84,12 @@ def pt_locked_by_other(m, s, t, p, v):
         if held is not None and u != t and (p, v) in held(m, s, u):
             return True
     return False
+
+
+# ----------------------------------------------------------------------------- vm_page_prot
+def vm_page_prot_writable(m, vm_flags) -> bool:
+    """codec.vm_page_prot_writable under the era's write-notification rules."""
+    return codec.vm_page_prot_writable(vm_flags, m.uffd_wp_writenotify, m.softdirty_writenotify)
 
 
 # ----------------------------------------------------------------------------- pages
@@ -221,6 +232,18 @@ def op_done(m, l, t):
     b = m.th[t]
     l[b] = 0 if m.is_menu[t] else l[b] + 1
     l[b + 1:b + THREAD_REC.size] = _CLEARED
+
+
+def enter_page_syscall(m, s, t, op, write):
+    """A one-step system call on one page under the mmap_lock (for write or read): None
+    while the lock is not available, else (process, vpage, the PTE slot's base, the new
+    state as a list with the op already done)."""
+    if not mmap_lock_available(m, s, t, write=write):
+        return None
+    p, v = m.t_proc[t], op.v
+    l = list(s)
+    op_done(m, l, t)
+    return p, v, m.pv[p][v], l
 
 
 def fault_done(m, l, t, op, wrote):

@@ -14,18 +14,20 @@ maps it under the PT lock (or the private copy do_cow_fault made of it).
 from __future__ import annotations
 
 from .. import codec, ghost
-from ..codec import (DIRTY, NONE, PG_ANON_EXCLUSIVE, PG_HUGETLB, PG_LOCKED, PG_THP, PRESENT,
-                     SOFT_DIRTY, SWAP, VM_ANON_VMA, VM_SHARED, VM_WRITE, WRITE, ZERO)
+from ..codec import (DIRTY, MARKER, NONE, PG_ANON_EXCLUSIVE, PG_HUGETLB, PG_LOCKED, PG_THP,
+                     PRESENT, SOFT_DIRTY, SWAP, UFFD_WP, VM_ANON_VMA, VM_SHARED, VM_WRITE,
+                     WRITE, ZERO)
 from ..steps import (CPU, DO_ANONYMOUS_PAGE, DO_COW_FAULT, DO_READ_FAULT, DO_SHARED_FAULT,
-                     DO_WP_PAGE, FILE_FAULT_MAP, FINISH_FAULT, WP_COPY_ALLOC, WP_COPY_INSTALL,
-                     WP_COPY_PUT, WP_PAGE_COPY, implements, starts)
+                     DO_WP_PAGE, FILE_FAULT_MAP, FINISH_FAULT, PTE_MARKER, WP_COPY_ALLOC,
+                     WP_COPY_INSTALL, WP_COPY_PUT, WP_PAGE_COPY, implements, starts)
 from .common import (
     F_CONTENT, F_FLAGS, F_MAP, F_REF, LK_READ, O_ENTRY, S_CONTENT, T_FAULT_KIND, T_FAULT_PAGE,
     T_LOCK, T_NEW_PAGE, T_OLD_PAGE, T_ORIG_PTE, T_STEP, T_UNSHARE, V_PTE, V_VMA, ZERO_REF,
     ZERO_VALUE, alloc_fresh, can_read_lock, fault_done, observers_besides, op_done, put,
-    segv, swap_free,
+    segv, swap_free, vm_page_prot_writable,
 )
 from .swap import do_swap_page
+from .userfaultfd import handle_userfault
 
 
 # ----------------------------------------------------------------------------- CPU access
@@ -51,6 +53,8 @@ def cpu_read(m, s, t, op):
         return do_swap_page(m, l, t, op, write=False)
     if k == NONE:
         return read_fault(m, l, t, p, v)
+    if k == MARKER:
+        return marker_fault(m, l, t, p, v, write=False)
     raise codec.unhandled(pte, "cpu_read")
 
 
@@ -78,6 +82,8 @@ def cpu_write(m, s, t, op):
     k = codec.kind(pte)
     if k == NONE:
         return write_fault_none(m, l, t, p, v)
+    if k == MARKER:
+        return marker_fault(m, l, t, p, v, write=True)
     l[m.th[t] + T_LOCK] = LK_READ
     if k == SWAP:
         return do_swap_page(m, l, t, op, write=True)
@@ -117,6 +123,34 @@ def write_fault_none(m, l, t, p, v):
     return do_fault(m, l, t, p, v, o, FAULT_SHARED_WRITE if m.vpage_shared[v] else FAULT_COW)
 
 
+def marker_fault(m, l, t, p, v, write):
+    """handle_pte_marker on a uffd-wp PTE marker: in a VMA no longer registered it is just
+    cleared (and the access retried); else do_pte_missing with the marker as orig_pte -
+    anonymous memory gets the zero page (read) or a new page (write) mapped R/O with WP,
+    an object mapping faults its page in through __do_fault and finish_fault maps it with
+    WP (the retried store then takes the uffd-wp fault)."""
+    base = m.pv[p][v]
+    vma, pte = l[base + V_VMA], l[base + V_PTE]
+    if not codec.uffd_pte_wp(vma, pte):
+        l[base + V_PTE] = NONE
+        return PTE_MARKER.cleared, l
+    o = m.pv_object[p][v]
+    if o >= 0:
+        if write:
+            kind = FAULT_SHARED_WRITE if m.vpage_shared[v] else FAULT_COW
+        else:
+            kind = FAULT_READ
+        return do_fault(m, l, t, p, v, o, kind, codec.flags(pte))
+    if not write:
+        l[base + V_PTE] = codec.zero_page(UFFD_WP)
+        if m.vpage_class[v] & PG_THP:
+            l[base + V_VMA] |= VM_ANON_VMA
+        return PTE_MARKER.anon_read, l
+    do_anonymous_page_write(m, l, p, v)
+    l[base + V_PTE] = codec.mkuffd_wp(l[base + V_PTE])
+    return PTE_MARKER.anon_write, l
+
+
 def do_anonymous_page_write(m, l, p, v):
     """do_anonymous_page, write fault (P1): anon_vma_prepare, a new zeroed page of the
     VMA's class (a THP or hugetlb fault for those VMAs), exclusive (5.19:
@@ -132,14 +166,15 @@ def _map_new_page(m, l, p, v, f):
     l[base + V_PTE] = codec.present(f, codec.dirty_bits(l[base + V_VMA] & VM_WRITE))
 
 
-def do_fault(m, l, t, p, v, o, kind):
+def do_fault(m, l, t, p, v, o, kind, orig=0):
     """do_read_fault / do_shared_fault / do_cow_fault, first step: __do_fault gets the
     object's page locked with a reference (None: lock_page sleeps, reclaim or another fault
     holds it).  shmem_fault (mm/shmem.c shmem_get_folio_gfp) fills a hole with a zeroed
     page and reads a swapped-out page back (shmem_swapin_folio: the page cache's swap entry
     is replaced by the page and swap_free()d); filemap_fault reads a hole as zeroes too.
     do_cow_fault has already done anon_vma_prepare and allocated its copy, which it fills
-    here (copy_user_highpage)."""
+    here (copy_user_highpage).  `orig`: the flags of the PTE marker the fault replaces
+    (vmf->orig_pte), whose uffd-wp bit finish_fault keeps."""
     ob = m.ob[o]
     entry = l[ob + O_ENTRY]
     k = codec.kind(entry)
@@ -170,6 +205,7 @@ def do_fault(m, l, t, p, v, o, kind):
         l[tb + T_NEW_PAGE] = n + 1
     l[tb + T_FAULT_PAGE] = f + 1
     l[tb + T_FAULT_KIND] = kind
+    l[tb + T_ORIG_PTE] = orig
     l[tb + T_LOCK] = LK_READ
     l[tb + T_STEP] = FILE_FAULT_MAP
     return outcome, l
@@ -181,15 +217,17 @@ def finish_fault(m, s, t, op):
     is no longer none; else map the private copy (do_cow_fault: writable and dirty if
     VM_WRITE, page_add_new_anon_rmap) or the object's page (page_add_file_rmap): writable
     and dirty on a write fault (do_shared_fault), else mk_pte(page, vm_page_prot):
-    writable only for a shared writable mapping that wants no write notification."""
+    writable only for a shared writable mapping that wants no write notification.  A fault
+    on a uffd-wp marker maps the page R/O with WP (do_set_pte: pte_mkuffd_wp)."""
     p, v = m.t_proc[t], op.v
     base = m.pv[p][v]
     l = list(s)
     tb = m.th[t]
     f, new, kind = l[tb + T_FAULT_PAGE] - 1, l[tb + T_NEW_PAGE] - 1, l[tb + T_FAULT_KIND]
+    wp = codec.uffd_pte_wp(l[base + V_VMA], l[tb + T_ORIG_PTE])
     fb = m.fr[f]
     l[fb + F_FLAGS] &= ~PG_LOCKED
-    if codec.kind(l[base + V_PTE]) != NONE:  # !pte_none(*vmf->pte): VM_FAULT_NOPAGE
+    if not codec.same(l[base + V_PTE], 0, l[tb + T_ORIG_PTE] or NONE):  # VM_FAULT_NOPAGE
         put(m, l, f, 1)
         if new >= 0:
             put(m, l, new, 1)
@@ -206,12 +244,15 @@ def finish_fault(m, s, t, op):
         if kind == FAULT_SHARED_WRITE:
             l[base + V_PTE] = codec.present(f, codec.dirty_bits(vma & VM_WRITE))
             outcome = FINISH_FAULT.map_dirty
-        elif codec.vm_page_prot_writable(vma):
+        elif vm_page_prot_writable(m, vma):
             l[base + V_PTE] = codec.present(f, WRITE)
             outcome = FINISH_FAULT.map_writable
         else:
             l[base + V_PTE] = codec.present(f)
             outcome = FINISH_FAULT.map_ro
+    if wp:
+        l[base + V_PTE] = codec.mkuffd_wp(l[base + V_PTE])
+        outcome = FINISH_FAULT.map_wp
     fault_done(m, l, t, op, wrote=False)
     return outcome, l
 
@@ -226,6 +267,9 @@ def do_wp_page(m, l, t, op, unshare):
     base = m.pv[p][v]
     pte = l[base + V_PTE]
     f = codec.frame_or_none(pte)
+    if not unshare and codec.uffd_pte_wp(l[base + V_VMA], pte):
+        # userfaultfd_pte_wp (hugetlb_wp: huge_pte_uffd_wp): the monitor must resolve it
+        return handle_userfault(m, l, t, op)
     if l[base + V_VMA] & VM_SHARED:
         # wp_page_shared (hugetlb: hugetlb_wp's VM_MAYSHARE case): no COW; page_mkwrite if
         # the filesystem has one, then wp_page_reuse: maybe_mkwrite(pte_mkdirty(entry))
@@ -311,8 +355,13 @@ def wp_page_copy_install(m, s, t, op):
     if m.ae:
         l[nb + F_FLAGS] |= PG_ANON_EXCLUSIVE
     if unshare:
-        # R/O; soft-dirty (and uffd-wp) carried over from the old PTE (c89357e27f20)
-        l[base + V_PTE] = codec.present(new, codec.tracking_bits(l[b + T_ORIG_PTE]))
+        # R/O; soft-dirty (and uffd-wp) carried over from the old PTE (c89357e27f20);
+        # hugetlb_wp dropped uffd-wp until 6.4 (reference B6)
+        bits = codec.tracking_bits(l[b + T_ORIG_PTE])
+        if (old != ZERO_REF and l[m.fr[old - 1] + F_FLAGS] & PG_HUGETLB
+                and not m.hugetlb_unshare_keeps_wp):
+            bits &= ~UFFD_WP
+        l[base + V_PTE] = codec.present(new, bits)
     else:
         l[base + V_PTE] = codec.present(new, DIRTY | SOFT_DIRTY | (
             WRITE if l[base + V_VMA] & VM_WRITE else 0))

@@ -9,13 +9,14 @@ write_protect_seq."""
 from __future__ import annotations
 
 from .. import codec, ghost
-from ..codec import (NONE, PG_ANON_EXCLUSIVE, PG_HUGETLB, PG_PTE_THP, PG_THP, PRESENT, SWAP,
-                     VM_HUGETLB, VM_SHARED, VM_WRITE, WRITE, ZERO)
+from ..codec import (MARKER, NONE, PG_ANON_EXCLUSIVE, PG_HUGETLB, PG_PTE_THP, PG_THP, PRESENT,
+                     SWAP, UFFD_EVENT_FORK, VM_HUGETLB, VM_SHARED, VM_UFFD_WP, VM_WRITE, WRITE,
+                     ZERO)
 from ..steps import (COPY_PAGE_RANGE, DUP_MMAP, FORK_COPY, FORK_END, FORK_WRPROTECT,
                      implements, starts)
 from .common import (
     F_CONTENT, F_FLAGS, F_MAP, F_REF, FORKING, LK_WRITE, P_STATUS, P_WP_SEQ, RUNNING, T_CURSOR,
-    T_LOCK, T_PAGE, T_STEP, V_PTE, V_VMA, alloc_fresh, mmap_lock_available, op_done,
+    T_LOCK, T_PAGE, T_STEP, U_CTX, V_PTE, V_VMA, alloc_fresh, mmap_lock_available, op_done,
 )
 from .swap import copy_nonpresent_pte
 
@@ -32,8 +33,14 @@ def dup_mmap(m, s, t, op):
     b = m.th[t]
     l[b + T_LOCK] = LK_WRITE
     l[m.proc[c] + P_STATUS] = FORKING
+    event_fork = m.tracking and l[m.uffd[0][p] + U_CTX] & UFFD_EVENT_FORK
     for v in range(m.n_vpages):
-        l[m.pv[c][v] + V_VMA] = l[m.pv[p][v] + V_VMA]
+        vma = l[m.pv[p][v] + V_VMA]
+        # without UFFD_FEATURE_EVENT_FORK the child's VMA loses its uffd context
+        # (dup_userfaultfd: VM_UFFD_WP cleared); with it the child gets a new context
+        l[m.pv[c][v] + V_VMA] = vma if event_fork else vma & ~VM_UFFD_WP
+    if event_fork:
+        l[m.uffd[0][c] + U_CTX] = l[m.uffd[0][p] + U_CTX]
     l[b + T_CURSOR] = 0
     l[b + T_STEP] = FORK_COPY
     return DUP_MMAP.start, l
@@ -58,22 +65,36 @@ def copy_present_pte(m, s, t, op):
     v = s[b + T_CURSOR]
     pb, cb = m.pv[p][v], m.pv[c][v]
     l = list(s)
-    ghost.inherit(m, l, p, c, v)
+    child_vma = l[cb + V_VMA]
+    ghost.inherit(m, l, p, c, v, event_fork=bool(child_vma & VM_UFFD_WP))
     pte = l[pb + V_PTE]
     k = codec.kind(pte)
     vma = l[pb + V_VMA]
     if not vma or k == NONE:
         _next_vpage(m, l, t)
         return COPY_PAGE_RANGE.nothing, l
-    if not m.vma_needs_copy(vma):
+    # vma_needs_copy: always when the child VMA has uffd-wp (WP is not recoverable from the
+    # page cache), else only with an anon_vma (and hugetlb before 6.0)
+    if not (child_vma & VM_UFFD_WP or m.vma_needs_copy(vma)):
         _next_vpage(m, l, t)
         return COPY_PAGE_RANGE.skip, l
+    # the child keeps uffd-wp bits only if its VMA is registered (copy_present_pte,
+    # copy_nonpresent_pte: pte_clear_uffd_wp / pte_swp_clear_uffd_wp)
+    keep_wp = bool(child_vma & VM_UFFD_WP)
+    if k == MARKER:
+        _next_vpage(m, l, t)
+        if keep_wp or not m.fork_uffd_marker_dropped:
+            l[cb + V_PTE] = pte  # before the fix also into an unregistered child (B2)
+            return COPY_PAGE_RANGE.marker, l
+        return COPY_PAGE_RANGE.marker_dropped, l
     if k == ZERO:
-        l[cb + V_PTE] = codec.zero_page()
+        l[cb + V_PTE] = pte if keep_wp else codec.clear_uffd_wp(pte)
         _next_vpage(m, l, t)
         return COPY_PAGE_RANGE.zero, l
     if k == SWAP:
         copy_nonpresent_pte(m, l, pb, cb)
+        if not keep_wp:
+            l[cb + V_PTE] = codec.clear_uffd_wp(l[cb + V_PTE])
         _next_vpage(m, l, t)
         return COPY_PAGE_RANGE.swap, l
     if k != PRESENT:
@@ -86,7 +107,8 @@ def copy_present_pte(m, s, t, op):
         # with cow == false copies the entry as it is)
         l[fb + F_REF] += 1
         l[fb + F_MAP] += 1
-        l[cb + V_PTE] = pte if vma & VM_HUGETLB else codec.mkclean(pte)
+        child = pte if vma & VM_HUGETLB else codec.mkclean(pte)
+        l[cb + V_PTE] = child if keep_wp else codec.clear_uffd_wp(child)
         _next_vpage(m, l, t)
         return COPY_PAGE_RANGE.shared, l
     seq = m.proc[p] + P_WP_SEQ
@@ -103,6 +125,8 @@ def copy_present_pte(m, s, t, op):
         # copy_present_page: maybe_mkwrite(pte_mkdirty(pte)) (pte_mkdirty: soft-dirty too)
         l[cb + V_PTE] = codec.present(n, codec.dirty_bits(True) & ~(
             0 if l[cb + V_VMA] & VM_WRITE else WRITE))
+        if codec.uffd_pte_wp(child_vma, pte):  # copy_present_page: userfaultfd_pte_wp
+            l[cb + V_PTE] = codec.mkuffd_wp(l[cb + V_PTE])
         if m.gup_fast_seqcount:
             l[seq] += 2  # raw_write_seqcount_begin/end around this VMA's copy
         _next_vpage(m, l, t)
@@ -132,7 +156,7 @@ def copy_present_pte_wrprotect(m, s, t, op):
     l[b + T_PAGE] = 0
     pte = codec.wrprotect(l[pb + V_PTE])
     l[pb + V_PTE] = pte
-    l[cb + V_PTE] = pte
+    l[cb + V_PTE] = pte if l[cb + V_VMA] & VM_UFFD_WP else codec.clear_uffd_wp(pte)
     if m.gup_fast_seqcount:
         l[m.proc[p] + P_WP_SEQ] += 1  # raw_write_seqcount_end
     _next_vpage(m, l, t)

@@ -5,7 +5,7 @@ step per shared-memory access that matters."""
 from __future__ import annotations
 
 from .. import codec
-from ..codec import NONE, PRESENT, SWAP, VM_WRITE, ZERO
+from ..codec import MARKER, NONE, PRESENT, SWAP, VM_WRITE, ZERO
 from ..steps import (GUP, GUP_FAST, GUP_SLOW, GUPF_END, GUPF_GRAB, GUPF_READ, GUPF_RECHECK,
                      implements, starts)
 from .common import (
@@ -13,7 +13,7 @@ from .common import (
     T_SEQ, T_STEP, V_PTE, V_VMA, ZERO_REF, can_read_lock, op_done, put,
 )
 from .swap import do_swap_page
-from .fault import do_wp_page, read_fault, write_fault_none
+from .fault import do_wp_page, marker_fault, read_fault, write_fault_none
 
 
 @starts("gup")
@@ -56,6 +56,8 @@ def follow_page_pte(m, s, t, op):
         return write_fault_none(m, l, t, p, v) if foll_write else read_fault(m, l, t, p, v)
     if k == SWAP:
         return do_swap_page(m, l, t, op, write=foll_write)
+    if k == MARKER:
+        return marker_fault(m, l, t, p, v, write=foll_write)
     if k != PRESENT and k != ZERO:
         raise codec.unhandled(pte, "follow_page_pte")
     if not codec.write(pte):

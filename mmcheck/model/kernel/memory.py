@@ -5,13 +5,14 @@ reference goes only after the TLB flush (tlb_finish_mmu)."""
 from __future__ import annotations
 
 from .. import codec, ghost
-from ..codec import NONE, PRESENT, SWAP, ZERO
+from ..codec import MARKER, NONE, PRESENT, SWAP, ZERO
 from ..steps import EXIT_FREE, EXIT_MMAP, IDLE, KILLED, ZAP, ZAP_FLUSH, implements, starts
 from .common import (
-    EXITED, F_MAP, LK_READ, LK_WRITE, P_STATUS, T_LOCK, T_PAGES, T_PC, T_STEP, T_ZAP_PAGE,
+    EXITED, F_MAP, LK_READ, LK_WRITE, P_STATUS, R_DETACHED, T_LOCK, T_PAGES, T_PC, T_STEP, T_ZAP_PAGE,
     V_PTE, V_VMA, mmap_lock_available, op_done, put,
 )
 from .swap import free_swap_and_cache
+from .userfaultfd import keeps_wp_on_zap
 
 
 @starts("munmap", "dontneed")
@@ -28,13 +29,20 @@ def zap_pte_range(m, s, t, op):
         op_done(m, l, t)
         return (ZAP.munmap_nothing if munmap else ZAP.madvise_enomem), l
     pte = l[base + V_PTE]
-    l[base + V_PTE] = NONE
+    vma = l[base + V_VMA]
+    # MADV_DONTNEED of a uffd-wp shmem/hugetlb PTE leaves a marker
+    # (zap_install_uffd_wp_if_needed); munmap drops markers (ZAP_FLAG_DROP_MARKER)
+    keep_wp = not munmap and m.tracking and keeps_wp_on_zap(m, l, p, v, vma, pte)
+    l[base + V_PTE] = codec.marker() if keep_wp else NONE
     if munmap:
         l[base + V_VMA] = 0
+        ghost.unmapped(m, l, p, v)
     else:
         ghost.discard(m, l, p, v)
+        if vma & codec.VM_SHARED or m.pv_object[p][v] >= 0:
+            ghost.zapped(m, l, p, v)
     k = codec.kind(pte)
-    if k == NONE or k == ZERO:
+    if k == NONE or k == ZERO or k == MARKER:
         op_done(m, l, t)
         return ZAP.none, l
     if k == SWAP:
@@ -83,7 +91,7 @@ def exit_mmap_unmap(m, s, t, op):
             f = codec.frame(pte)
             l[m.fr[f] + F_MAP] -= 1
             mask |= 1 << f
-        elif k != NONE and k != ZERO:
+        elif k != NONE and k != ZERO and k != MARKER:
             raise codec.unhandled(pte, "exit_mmap")
     for u in m.proc_threads[p]:
         if u != t:
@@ -110,7 +118,7 @@ def exit_mmap_free(m, s, t, op):
         if m.ref_owner[r] == p and l[ix]:
             if l[ix] > 0:
                 put(m, l, l[ix] - 1, m.ref_bias[r])
-            l[ix] = 0
+            l[ix] = l[ix + R_DETACHED] = 0
     l[m.proc[p] + P_STATUS] = EXITED
     op_done(m, l, t)
     l[b + T_PC] = m.t_len[t]

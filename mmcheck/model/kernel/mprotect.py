@@ -6,7 +6,8 @@ from __future__ import annotations
 from .. import codec
 from ..codec import VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE
 from ..steps import MPROTECT, starts
-from .common import V_PTE, V_VMA, mmap_lock_available, op_done
+from .common import V_PTE, V_VMA, mmap_lock_available, op_done, vm_page_prot_writable
+from .mremap import vma_merge
 
 
 @starts("mprotect")
@@ -33,9 +34,9 @@ def change_pte_range(m, s, t, op):
         if codec.write(pte):
             outcome = MPROTECT.keep
         elif not codec.is_present(pte):
-            outcome = MPROTECT.stays_ro
+            outcome = MPROTECT.stays_ro  # none, the zero page, a swap entry, a marker
         elif vma & VM_SHARED:
-            if codec.vm_page_prot_writable(vma):
+            if vm_page_prot_writable(m, vma):
                 l[base + V_PTE] = codec.mkwrite(pte)
                 outcome = MPROTECT.shared_prot
             elif not vma & VM_HUGETLB and m.shared_dirty_writable(m, l, vma, pte):
@@ -50,7 +51,8 @@ def change_pte_range(m, s, t, op):
             outcome = MPROTECT.stays_ro
     else:
         l[base + V_VMA] = (vma | VM_READ) & ~VM_WRITE
-        l[base + V_PTE] = codec.wrprotect(pte)
+        l[base + V_PTE] = codec.wrprotect(pte)  # a no-op on non-present entries
         outcome = MPROTECT.wrprotect
+    vma_merge(m, l, p, v)
     op_done(m, l, t)
     return outcome, l

@@ -18,7 +18,7 @@ the swapcache (no "fresh page" case), and writeback is synchronous (no PG_writeb
 
 from __future__ import annotations
 
-from .. import codec
+from .. import codec, ghost
 from ..codec import (EXCLUSIVE, NONE, PG_ALLOC, PG_ANON_EXCLUSIVE, PG_FILE, PG_HUGETLB,
                      PG_LOCKED, PG_LRU_BATCH, PG_SHMEM, VM_HUGETLB, VM_WRITE)
 from ..steps import (DO_SWAP_PAGE, MADV_PAGEOUT, RECLAIM_ADD, RECLAIM_FREE, RECLAIM_UNMAP,
@@ -31,6 +31,7 @@ from .common import (
     page_maybe_dma_pinned, pt_locked_by_other, put, release_slot_if_unused, swapcache_page,
     where,
 )
+from .userfaultfd import keeps_wp_on_zap
 
 
 # ----------------------------------------------------------------------------- reclaim
@@ -153,7 +154,7 @@ def try_to_unmap_one(m, s, t, op):
                 if pt_locked_by_other(m, s, t, p, v):
                     locked = True
                     continue
-                out.append(_unmap_one(m, s, t, b, f, base, pte, where(m, p, v)))
+                out.append(_unmap_one(m, s, t, b, f, p, v, base, pte))
     if not out and locked:
         return None
     if not out:
@@ -163,12 +164,17 @@ def try_to_unmap_one(m, s, t, op):
     return out
 
 
-def _unmap_one(m, s, t, b, f, base, pte, at):
+def _unmap_one(m, s, t, b, f, p, v, base, pte):
     l = list(s)
+    at = where(m, p, v)
     if l[b + F_FLAGS] & PG_FILE:
         # a page cache page: the PTE is cleared (the next fault finds the page in the page
-        # cache, or its swap entry there); pte_dirty moves to the page
-        l[base + V_PTE] = NONE
+        # cache, or its swap entry there); pte_dirty moves to the page; a uffd-wp PTE
+        # leaves a marker (pte_install_uffd_wp_if_needed, 5.19); soft-dirty is lost (SD4)
+        vma = l[base + V_VMA]
+        l[base + V_PTE] = (codec.marker() if m.tracking and keeps_wp_on_zap(m, l, p, v, vma, pte)
+                           else NONE)
+        ghost.zapped(m, l, p, v)
         l[b + F_MAP] -= 1
         put(m, l, f, 1)
         return (TRY_TO_UNMAP.file_one, at), l
@@ -302,7 +308,8 @@ def do_swap_page_map(m, s, t, op):
     l[b + F_MAP] += 1
     if exclusive and m.ae:
         l[b + F_FLAGS] |= PG_ANON_EXCLUSIVE
-    writable = exclusive and write and l[base + V_VMA] & VM_WRITE
+    # a swap entry with uffd-wp comes back R/O with WP (pte_mkuffd_wp + pte_wrprotect)
+    writable = exclusive and write and l[base + V_VMA] & VM_WRITE and not codec.uffd_wp(orig)
     # maybe_mkwrite(pte_mkdirty(pte)) on an exclusive write fault; pte_swp_soft_dirty
     # carries over (mm/memory.c do_swap_page)
     l[base + V_PTE] = codec.present(f, (codec.dirty_bits(True) if writable else 0)

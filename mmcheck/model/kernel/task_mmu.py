@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import codec
+from .. import codec, ghost
 from ..codec import VM_HUGETLB, VM_SOFTDIRTY
 from ..steps import CLEAR_REFS, starts
 from .common import F_REF, P_HAS_PINNED, V_PTE, V_VMA, mmap_lock_available, op_done
@@ -22,11 +22,18 @@ def clear_soft_dirty(m, s, t, op):
     p = m.t_proc[t]
     l = list(s)
     pinned_mm = l[m.proc[p] + P_HAS_PINNED]
+    if m.tracking:
+        ghost.soft_dirty_cleared(m, l, p)
     for base in m.pv[p]:
         # clear_refs_write: vm_flags_clear(vma, VM_SOFTDIRTY): soft-dirty is tracked now
         vma = l[base + V_VMA] = l[base + V_VMA] & ~VM_SOFTDIRTY
         pte = l[base + V_PTE]
-        if not codec.maps_memory(pte) or vma & VM_HUGETLB:
+        if vma & VM_HUGETLB:
+            continue
+        if codec.is_swap(pte):
+            l[base + V_PTE] = codec.clear_soft_dirty(pte)  # pte_swp_clear_soft_dirty
+            continue
+        if not codec.maps_memory(pte):
             continue
         if (m.clear_refs_skip_pinned and codec.write(pte) and pinned_mm
                 and codec.is_cow_mapping(vma) and codec.is_present(pte)

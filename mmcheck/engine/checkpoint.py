@@ -1,0 +1,202 @@
+"""Checkpoints of a fingerprint-store search, taken at BFS level boundaries, and resuming
+from one.
+
+A checkpoint directory holds:
+
+- ``level-NNNNN.bin``: the states of a level, as the search spills them (pickled chunks);
+  the one a checkpoint points at is the level about to be expanded;
+- ``parents-NNNNN.npy``, ``positions-NNNNN.npy``: each finished level's parent indices and
+  successor positions (written once: they never change);
+- ``cp-NNNNN/``: one checkpoint: ``table.npy`` (the fingerprint table), ``search.pickle``
+  (counters, label counts, first violations by place, reached goals, level sizes, the
+  initial states, elapsed time);
+- ``LATEST``: the name of the newest complete checkpoint, replaced atomically;
+- ``context.json``: what the caller needs to rebuild the same model (for mmcheck: the
+  scenario, its hash, the policy, the bounds), stored as given.
+
+A checkpoint is written to ``cp-NNNNN.tmp``, synced, renamed, and only then named in
+``LATEST``; older checkpoints and level files are removed after that. So a crash or a kill
+at any moment leaves the previous checkpoint intact, and at most the level being expanded
+is lost. Resuming restores the search exactly as it stood at the boundary: the table holds
+exactly the states of levels 0..L, and the search goes on from level L's file, so the
+result is the uninterrupted search's (states, transitions, verdicts, traces).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import time
+from array import array
+from typing import Any, Optional
+
+import numpy as np
+
+FORMAT = 1
+_LATEST = "LATEST"
+_CONTEXT = "context.json"
+
+
+class CheckpointError(Exception):
+    """A checkpoint directory that cannot be used (missing, foreign, another format)."""
+
+
+def _level_file(directory: str, level: int) -> str:
+    return os.path.join(directory, f"level-{level:05d}.bin")
+
+
+def _array_file(directory: str, kind: str, level: int) -> str:
+    return os.path.join(directory, f"{kind}-{level:05d}.npy")
+
+
+class Checkpointer:
+    """Saves a :class:`~mmcheck.engine.fingerprints.FingerprintSearch` into ``directory``
+    at every level boundary (``save``) and restores one from it (``restore``)."""
+
+    def __init__(self, directory: str, context: Optional[dict] = None) -> None:
+        self.directory = directory
+        self.context = context or {}
+        self.written_levels = 0      # parents/positions files already on disk
+        self.saves = 0
+
+    # ------------------------------------------------------------------------ start
+    @classmethod
+    def start(cls, directory: str, context: dict) -> "Checkpointer":
+        """A new checkpointed search: the directory must be new or empty."""
+        if os.path.exists(directory) and os.listdir(directory):
+            raise CheckpointError(f"{directory}: not empty (resume it with `mmcheck resume "
+                                  f"{directory}`, or choose another directory)")
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, _CONTEXT), "w") as f:
+            json.dump({"format": FORMAT, "context": context}, f, indent=1, sort_keys=True)
+        return cls(directory, context)
+
+    @classmethod
+    def open(cls, directory: str) -> "Checkpointer":
+        """An existing checkpoint directory, to resume (and to go on checkpointing)."""
+        try:
+            with open(os.path.join(directory, _CONTEXT)) as f:
+                head = json.load(f)
+            with open(os.path.join(directory, _LATEST)) as f:
+                latest = f.read().strip()
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{directory}: not a checkpoint directory "
+                                  f"({getattr(e, 'strerror', None) or e})") from None
+        if head.get("format") != FORMAT:
+            raise CheckpointError(f"{directory}: checkpoint format {head.get('format')}, "
+                                  f"this mmcheck reads format {FORMAT}")
+        cp = cls(directory, head.get("context", {}))
+        cp.latest = latest
+        return cp
+
+    def new_level(self, level: int):
+        from .fingerprints import _SpillLevel
+
+        return _SpillLevel(None, path=_level_file(self.directory, level))
+
+    # ------------------------------------------------------------------------- save
+    def save(self, search, frontier) -> None:
+        """Checkpoint ``search`` before it expands ``frontier`` (level ``search.depth``)."""
+        d = self.directory
+        frontier.sync()
+        for level in range(self.written_levels, len(search.parents)):
+            # finished levels 1..depth: immutable, written once
+            np.save(_array_file(d, "parents", level + 1),
+                    np.frombuffer(search.parents[level], dtype=np.uint32))
+            np.save(_array_file(d, "positions", level + 1),
+                    np.frombuffer(search.positions[level], dtype=np.uint16))
+        self.written_levels = len(search.parents)
+        name = f"cp-{search.depth:05d}"
+        tmp = os.path.join(d, name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        np.save(os.path.join(tmp, "table.npy"), search.seen.table)
+        snapshot = {
+            "depth": search.depth, "frontier_size": len(frontier),
+            "stored": search.stored, "generated": search.generated,
+            "table_count": search.seen.count,
+            "label_counts": dict(search.label_counts),
+            "final_states": search.final_states, "stuck_states": search.stuck_states,
+            "has_stuck_state": search.has_stuck_state,
+            "first_stuck_state": search.first_stuck_state,
+            "first_violations": search.first_violations, "reached": search.reached,
+            "level_sizes": search.level_sizes, "initial": search.initial,
+            "elapsed": time.perf_counter() - search.start_time,
+        }
+        with open(os.path.join(tmp, "search.pickle"), "wb") as f:
+            pickle.dump(snapshot, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        final = os.path.join(d, name)
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(tmp, final)
+        latest_tmp = os.path.join(d, _LATEST + ".tmp")
+        with open(latest_tmp, "w") as f:
+            f.write(name + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(latest_tmp, os.path.join(d, _LATEST))
+        self.saves += 1
+        self._remove_older(search.depth)
+
+    def _remove_older(self, depth: int) -> None:
+        for entry in os.listdir(self.directory):
+            path = os.path.join(self.directory, entry)
+            if entry.startswith("cp-") and entry != f"cp-{depth:05d}":
+                shutil.rmtree(path, ignore_errors=True)
+            elif entry.startswith("level-") and entry.endswith(".bin"):
+                if int(entry[6:11]) < depth:
+                    os.remove(path)
+
+    # ---------------------------------------------------------------------- restore
+    def restore(self, search) -> Any:
+        """Put ``search`` back where the latest checkpoint left it; return its frontier."""
+        from .fingerprints import _SpillLevel
+
+        d = os.path.join(self.directory, self.latest)
+        try:
+            with open(os.path.join(d, "search.pickle"), "rb") as f:
+                snap = pickle.load(f)
+            table = np.load(os.path.join(d, "table.npy"))
+            depth = snap["depth"]
+            parents, positions = [], []
+            for level in range(1, depth + 1):
+                for kind, code, out in (("parents", "I", parents),
+                                        ("positions", "H", positions)):
+                    a = array(code)
+                    a.frombytes(np.load(_array_file(self.directory, kind, level)).tobytes())
+                    out.append(a)
+        except (OSError, ValueError, KeyError, pickle.UnpicklingError) as e:
+            raise CheckpointError(f"{self.directory}: damaged checkpoint {self.latest} "
+                                  f"({e})") from None
+        search.seen.table = table
+        search.seen.count = snap["table_count"]
+        search.parents, search.positions = parents, positions
+        self.written_levels = depth
+        search.depth = depth
+        search.stored, search.generated = snap["stored"], snap["generated"]
+        search.label_counts.update(snap["label_counts"])
+        search.final_states, search.stuck_states = snap["final_states"], snap["stuck_states"]
+        search.has_stuck_state = snap["has_stuck_state"]
+        search.first_stuck_state = snap["first_stuck_state"]
+        search.first_violations = snap["first_violations"]
+        for name, goals in snap["reached"].items():
+            search.reached.setdefault(name, set()).update(goals)
+        search.level_sizes = snap["level_sizes"]
+        search.initial = snap["initial"]
+        search.start_time = time.perf_counter() - snap["elapsed"]
+        done = set(search.first_violations)
+        search.active_checks = [c for c in search.active_checks if c[0] not in done]
+        search.active_steps = [c for c in search.active_steps if c[0] not in done]
+        search.next_progress_at = search.stored + search.progress_every
+        search.next_checkpoint = search._first_checkpoint(search.stored)
+        return _SpillLevel(None, path=_level_file(self.directory, depth),
+                           size=snap["frontier_size"])
+
+
+def read_context(directory: str) -> dict:
+    """The caller's context stored with a checkpoint directory (CheckpointError if it is
+    not one)."""
+    return Checkpointer.open(directory).context
