@@ -211,9 +211,19 @@ def _symmetry_options(f):
 
 
 def _workers_option(f):
+    """--workers N, --backend processes|ray, --address HOST:PORT."""
+    f = click.option(
+        "--address", default=None, metavar="HOST:PORT",
+        help="With --backend ray: the Ray cluster to join (default: start a local Ray "
+             "instance with --workers CPUs).")(f)
+    f = click.option(
+        "--backend", type=click.Choice(["processes", "ray"]), default="processes",
+        show_default=True,
+        help="Where the --workers partitions run: local worker processes, or Ray actors "
+             "(pip install 'mmcheck[ray]').")(f)
     return click.option(
-        "--workers", "-j", type=click.IntRange(min=1, max=64), default=1, show_default=True,
-        help="Processes to search with (hash-partitioned BFS; worth it above ~100k "
+        "--workers", "-j", type=click.IntRange(min=1, max=1024), default=1, show_default=True,
+        help="Partitions to search with (hash-partitioned BFS; worth it above ~100k "
              "states).")(f)
 
 
@@ -233,12 +243,19 @@ def _store_options(f):
              "state).")(f)
 
 
-def _search_options(store: str, max_memory: str | None, workers: int) -> dict:
+def _search_options(store: str, max_memory: str | None, workers: int,
+                    backend: str = "processes", address: str | None = None) -> dict:
+    import importlib.util
+
     from .engine import memory
 
-    if store == "fingerprints" and workers > 1:
+    if store == "fingerprints" and (workers > 1 or backend == "ray"):
         _fail("--store fingerprints: the fingerprint store searches in one process; "
-              "drop --workers")
+              "drop --workers and --backend")
+    if address is not None and backend != "ray":
+        _fail("--address: only with --backend ray")
+    if backend == "ray" and importlib.util.find_spec("ray") is None:
+        _fail("--backend ray: Ray is not installed (pip install 'mmcheck[ray]')")
     if max_memory is None:
         limit = memory.default_limit()
     else:
@@ -246,7 +263,8 @@ def _search_options(store: str, max_memory: str | None, workers: int) -> dict:
             limit = memory.parse_size(max_memory)
         except ValueError as e:
             _fail(f"--max-memory: {e}")
-    return {"store": store, "max_memory": limit, "workers": workers}
+    return {"store": store, "max_memory": limit, "workers": workers, "backend": backend,
+            "address": address}
 
 
 def _reduction(symmetry: str, no_symmetry: bool = False) -> dict:
@@ -281,8 +299,8 @@ def _reduction(symmetry: str, no_symmetry: bool = False) -> dict:
                    "directory; `mmcheck resume DIR` continues it after Ctrl-C or a crash. "
                    "Needs --store fingerprints, one scenario and one policy.")
 def run(scenarios, policies, policy_files, properties, depth, max_states, out_dir, as_json,
-        render, show_traces, show_coverage, symmetry, no_symmetry, workers, store, max_memory,
-        checkpoint_dir):
+        render, show_traces, show_coverage, symmetry, no_symmetry, workers, backend, address,
+        store, max_memory, checkpoint_dir):
     """Explore every interleaving of SCENARIOS (files or directories) under each policy."""
     from .engine import memory
     from .properties import NAMES
@@ -292,7 +310,7 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
         if prop not in NAMES:
             _fail(f"--property: unknown property '{prop}' (known: {', '.join(NAMES)})")
     check_output_dir("--out", out_dir)
-    search = _search_options(store, max_memory, workers)
+    search = _search_options(store, max_memory, workers, backend, address)
     extra = load_policy_files(policy_files)
     loaded = load_all(scenarios)
     if show_traces is None:
@@ -740,7 +758,7 @@ def render_cmd(trace_file, output):
 @_workers_option
 @_store_options
 def compare(scenarios, policies, depth, policy_files, properties, fmt, output, plot_file, no_progress,
-            symmetry, no_symmetry, workers, store, max_memory):
+            symmetry, no_symmetry, workers, backend, address, store, max_memory):
     """Compare policies over a range of depth bounds: verdicts, states, transitions, COW copies.
 
     Exit status: 0 when every verdict meets the expectations, 1 otherwise, 2 on bad input,
@@ -767,7 +785,7 @@ def compare(scenarios, policies, depth, policy_files, properties, fmt, output, p
             import matplotlib  # noqa: F401
         except ImportError:
             _fail("--plot: matplotlib is not installed (pip install matplotlib)")
-    search = _search_options(store, max_memory, workers)
+    search = _search_options(store, max_memory, workers, backend, address)
     extra = load_policy_files(policy_files)
     loaded = load_all(scenarios)
     progress = comparing.RichProgress() if not no_progress and sys.stderr.isatty() else None

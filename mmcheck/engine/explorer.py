@@ -569,6 +569,8 @@ def explore(
     max_memory: Optional[int] = None,
     checkpoint: Any = None,
     resume: Any = None,
+    backend: str = "processes",
+    address: Optional[str] = None,
 ) -> Result:
     """Exhaustively explore ``model`` breadth-first and check its invariants.
 
@@ -596,6 +598,10 @@ def explore(
     only) saves the search at every level boundary; ``resume`` (one opened on an existing
     directory) restores it first, and the search goes on as if never interrupted.
 
+    ``backend="ray"`` runs the hash-partitioned search with ``workers`` Ray actors
+    (:mod:`mmcheck.engine.ray_backend`): on a local Ray instance, or on the cluster at
+    ``address`` ("HOST:PORT"); the model must be picklable with cloudpickle.
+
     ``max_memory`` (bytes): the search stops with ``bounded_by == "memory"`` and its
     partial result once the searching processes' resident size exceeds it (looked at every
     ``memory.CHECK_EVERY`` stored states, and after each level with ``workers > 1``).
@@ -608,12 +614,14 @@ def explore(
         raise ValueError("max_states must be >= 0")
     if workers < 1:
         raise ValueError("workers must be >= 1")
+    if backend not in ("processes", "ray"):
+        raise ValueError("backend must be 'processes' or 'ray'")
     if store not in ("exact", "fingerprints"):
         raise ValueError("store must be 'exact' or 'fingerprints'")
     if (checkpoint is not None or resume is not None) and store != "fingerprints":
         raise ValueError("checkpoints are taken of the fingerprint store only")
     if store == "fingerprints":
-        if workers > 1:
+        if workers > 1 or backend == "ray":
             raise ValueError("the fingerprint store runs in one process (no --workers)")
         from .fingerprints import explore_fingerprints
 
@@ -623,13 +631,14 @@ def explore(
                                     progress=progress, progress_every=progress_every,
                                     spill_dir=spill_dir, max_memory=max_memory,
                                     checkpoint=checkpoint, resume=resume)
-    if workers > 1:
+    if workers > 1 or backend == "ray":
         from .parallel import explore_parallel
 
         return explore_parallel(model, workers, max_depth=max_depth, max_states=max_states,
                                 canonicalize=canonicalize,
                                 stop_when_all_violated=stop_when_all_violated,
-                                progress=progress, max_memory=max_memory)
+                                progress=progress, max_memory=max_memory, backend=backend,
+                                address=address)
     return run_search(_Search(
         model,
         max_depth=max_depth,

@@ -47,7 +47,19 @@ class WorkerError(RuntimeError):
 
 
 def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonicalize,
-                     stop_when_all_violated, progress, max_memory=None) -> "explorer.Result":
+                     stop_when_all_violated, progress, max_memory=None, backend="processes",
+                     address=None) -> "explorer.Result":
+    if backend == "ray":   # the same partitions as Ray actors (mmcheck.engine.ray_backend)
+        from .ray_backend import RayWorkers
+
+        actors = RayWorkers(model, workers, canonicalize, address)
+        try:
+            return _drive(model, actors, max_depth=max_depth, max_states=max_states,
+                          canonicalize=canonicalize,
+                          stop_when_all_violated=stop_when_all_violated, progress=progress,
+                          max_memory=max_memory)
+        finally:
+            actors.close()
     ctx = multiprocessing.get_context("fork")
     inboxes = [ctx.Queue() for _ in range(workers)]
     pipes = [ctx.Pipe() for _ in range(workers)]
@@ -338,25 +350,30 @@ class _Worker:
     def serve(self):
         while True:
             msg = self.conn.recv()
-            kind = msg[0]
-            if kind == "stop":
+            if msg[0] == "stop":
                 return
-            if kind == "init":
-                self.conn.send(("ok", self._init(msg[1])))
-            elif kind == "level":
-                self.conn.send(("ok", self._level(msg[1])))
-            elif kind == "counts":
-                self.conn.send(("ok", dict(self.counts)))
-            elif kind == "link":  # the parent link of a state this worker owns
-                link = self.visited.get(msg[1], _MISSING)
-                if link is _MISSING:
-                    self.conn.send(("error", "a trace state is not stored by its owner "
-                                             "(does hash() differ between processes?)"))
-                else:
-                    self.conn.send(("ok", None if link == _INITIAL else _unlink(link,
-                                                                               self.workers)))
-            elif kind == "state":  # the state at (level, index) of this worker
-                self.conn.send(("ok", self.levels[msg[1]][msg[2]]))
+            self.conn.send(self.handle(msg))
+
+    def handle(self, msg):
+        """The reply to one request from the parent (any backend)."""
+        kind = msg[0]
+        if kind == "init":
+            return "ok", self._init(msg[1])
+        if kind == "level":
+            return "ok", self._level(msg[1])
+        if kind == "counts":
+            return "ok", dict(self.counts)
+        if kind == "link":  # the parent link of a state this worker owns
+            link = self.visited.get(msg[1], _MISSING)
+            if link is _MISSING:
+                return "error", ("a trace state is not stored by its owner (does hash() "
+                                 "differ between processes?)")
+            return "ok", None if link == _INITIAL else _unlink(link, self.workers)
+        if kind == "state":  # the state at (level, index) of this worker
+            return "ok", self.levels[msg[1]][msg[2]]
+        if kind == "resident":
+            return "ok", memory.rss_bytes()
+        return "error", f"unknown request {kind!r}"
 
     def _store(self, states, links, active):
         """Store the new states (with their parent links), check them, and make them
@@ -392,6 +409,25 @@ class _Worker:
         return self._report(found, 0, 0, None)
 
     def _level(self, active):
+        """Expand this worker's part of the frontier, exchange successors through the
+        queues (streamed in batches), store what it owns."""
+        def send(owner, batch_states, parents, last):
+            self.inboxes[owner].put((self.me, batch_states, parents, last))
+
+        own_states, own_links, tally = self.expand(active, send)
+        received: dict = defaultdict(list)
+        done = 0
+        while done < self.workers - 1:
+            sender, batch_states, parents, last = self.inboxes[self.me].get()
+            received[sender].append((batch_states, parents))
+            done += last
+        return self.merge(own_states, own_links, received, tally, active)
+
+    def expand(self, active, send):
+        """Expand the frontier: the successors this worker owns are returned (with their
+        parent links), the others go to ``send(owner, states, parent indices, last)`` in
+        batches (the last call per owner has ``last=True``); also returned: what the
+        merge reports (dead ends, step violations)."""
         model, canonical, me, w = self.model, self.canonical, self.me, self.workers
         successors, counts = model.successors, self.counts
         depth = len(self.levels) - 1
@@ -431,7 +467,7 @@ class _Worker:
                     batch[0].append(succ)
                     batch[1].append(index)
                     if len(batch[1]) >= _BATCH:
-                        self.inboxes[owner].put((me, batch[0], batch[1], False))
+                        send(owner, batch[0], batch[1], False)
                         out[owner] = ([], [])
             if not any_successor:
                 if self.is_final is None or self.is_final(state):
@@ -443,13 +479,14 @@ class _Worker:
         for owner in range(w):
             if owner != me:
                 batch = out[owner]
-                self.inboxes[owner].put((me, batch[0], batch[1], True))
-        received: dict = defaultdict(list)
-        done = 0
-        while done < w - 1:
-            sender, batch_states, parents, last = self.inboxes[me].get()
-            received[sender].append((batch_states, parents))
-            done += last
+                send(owner, batch[0], batch[1], True)
+        return states, links, (depth, final, stuck, first_stuck, step_found)
+
+    def merge(self, states, links, received, tally, active):
+        """Store the owned successors and those ``received`` ({sender: [(states, parent
+        indices), ...]}), in sender order; report the level."""
+        depth, final, stuck, first_stuck, step_found = tally
+        w = self.workers
         for sender in sorted(received):  # sender order: deterministic
             sender_base = (depth * w + sender) << _INDEX_BITS
             for batch_states, parents in received[sender]:

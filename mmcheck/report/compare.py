@@ -336,15 +336,15 @@ class RichProgress(CompareProgress):
 def compare(scenarios, policies=None, depths=(1, 1), properties=None, extra_defs=(),
             progress: Optional[CompareProgress] = None, *, with_traces: bool = False,
             max_states: Optional[int] = None, canonicalize: bool = True,
-            symmetry: bool = True, workers: int = 1, store: str = "exact",
-            max_memory: Optional[int] = None) -> CompareResult:
+            symmetry: bool = True, workers: int = 1, **search) -> CompareResult:
     """Explore every scenario x policy x depth bound in ``depths`` (inclusive pair).
 
     ``policies``: names (default: each scenario's own list); ``properties``: names (default:
     the scenario's); ``extra_defs``: PolicyDefs from policy files.  ``with_traces`` builds the
     counterexample traces (kept for the smallest bound at which each violation is found).
-    ``canonicalize``/``symmetry``/``workers``/``store``/``max_memory``: state reduction,
-    processes, state store and memory limit, as in ``runner.run_policy``.
+    ``canonicalize``/``symmetry``/``workers`` and ``search`` (``store``, ``max_memory``,
+    ``backend``, ``address``): state reduction, processes, state store, memory limit and
+    backend, as in ``runner.run_policy``.
     Raises ScenarioError on an unknown policy or property before anything runs.  Ctrl-C stops
     at the current run: the result holds what was finished (plus the partial row) and
     ``interrupted`` is set.
@@ -379,7 +379,7 @@ def compare(scenarios, policies=None, depths=(1, 1), properties=None, extra_defs
             position: list = [None]  # (scenario, policy, depth bound) of the current cell
             try:
                 _compare_scenario(sr, defs, lo, hi, properties, progress, with_traces,
-                                  max_states, (canonicalize, symmetry, workers, store, max_memory),
+                                  max_states, (canonicalize, symmetry, workers, search),
                                   traces, result,
                                   position)
             except KeyboardInterrupt:  # between runs (the explorer handles its own)
@@ -414,7 +414,7 @@ def _compare_scenario(sr, defs, lo, hi, properties, progress, with_traces, max_s
             run = runner.run_policy(sc, name, defs=defs, properties=properties or None,
                                     depth=d, max_states=max_states, canonicalize=reduction[0],
                                     symmetry=reduction[1], workers=reduction[2],
-                                    store=reduction[3], max_memory=reduction[4],
+                                    **reduction[3],
                                     progress=progress.callback, with_traces=with_traces)
             row = _row(run, d)
             sr.rows.append(row)

@@ -82,19 +82,22 @@ def policy_defs(scenario: Scenario, extra_defs=()) -> dict:
 def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=None,
                depth=None, max_states=None, canonicalize=True, progress=None,
                with_traces=True, symmetry=True, workers=1, store="exact",
-               max_memory=None, checkpoint=None, resume=None) -> PolicyRun:
+               max_memory=None, checkpoint=None, resume=None, backend="processes",
+               address=None) -> PolicyRun:
     """`canonicalize=False`: no state reduction at all; `symmetry=False`: frames and swap
     slots are still renamed, but not interchangeable menu processes and pages;
     `workers > 1`: the multi-process search (mmcheck.engine.parallel); `store`: "exact" or
     "fingerprints" (mmcheck.engine.fingerprints); `max_memory`: bytes the search may use;
-    `checkpoint` / `resume`: mmcheck.engine.checkpoint.Checkpointer (fingerprint store)."""
+    `checkpoint` / `resume`: mmcheck.engine.checkpoint.Checkpointer (fingerprint store);
+    `backend` "ray" (with `address`, a cluster's HOST:PORT): mmcheck.engine.ray_backend."""
     policy = resolve(policy_name, defs or policy_defs(scenario))
     model = MMModel(scenario, policy, properties, symmetry=symmetry and canonicalize)
     result = explorer.explore(
         model, max_depth=depth if depth is not None else scenario.depth,
         max_states=max_states if max_states is not None else scenario.max_states,
         canonicalize=canonicalize, progress=progress, workers=workers, store=store,
-        max_memory=max_memory, checkpoint=checkpoint, resume=resume)
+        max_memory=max_memory, checkpoint=checkpoint, resume=resume, backend=backend,
+        address=address)
     copies = model.copy_counts(result.label_counts)
     expected = {(e.policy, e.prop): e.verdict for e in scenario.expect}
     run = PolicyRun(
@@ -156,7 +159,8 @@ def _labels(model, trace, canonicalize):
 
 def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties=None,
                  depth=None, max_states=None, canonicalize=True, progress=None, symmetry=True,
-                 workers=1, store="exact", max_memory=None, checkpoint=None):
+                 workers=1, store="exact", max_memory=None, checkpoint=None,
+                 backend="processes", address=None):
     """Yield one PolicyRun per policy (the scenario's own list unless `policies`);
     `checkpoint` (one policy only): see run_policy."""
     defs = policy_defs(scenario, extra_defs)
@@ -173,7 +177,8 @@ def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties
         yield run_policy(scenario, name, defs=defs, properties=properties, depth=depth,
                          max_states=max_states, canonicalize=canonicalize, progress=progress,
                          symmetry=symmetry, workers=workers, store=store,
-                         max_memory=max_memory, checkpoint=checkpoint)
+                         max_memory=max_memory, checkpoint=checkpoint, backend=backend,
+                         address=address)
 
 
 def _all_properties():
