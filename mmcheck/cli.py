@@ -55,6 +55,30 @@ def _version() -> str:
         return "unknown"
 
 
+def _print_version(ctx, value) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"mmcheck {_version()}\n{model_version()}")
+        ctx.exit()
+
+
+def model_version() -> str:
+    """What identifies the model a trace or a verdict came from: the kernel eras it
+    knows, and a digest of its step table (kernel functions and outcomes) and state schema,
+    which changes whenever a trace's labels or states would."""
+    import hashlib
+
+    from .model.state import SCHEMA
+    from .model.steps import FUNCTIONS
+    from .report.trace import FORMAT
+
+    table = repr(sorted((name, sorted(fn.outcomes)) for name, fn in FUNCTIONS.items()))
+    digest = hashlib.sha256((table + repr(SCHEMA)).encode()).hexdigest()[:12]
+    outcomes = sum(len(fn.outcomes) for fn in FUNCTIONS.values())
+    return (f"model: presets {', '.join(PRESETS)} (latest = {ALIASES.get('latest', '?')}); "
+            f"{len(FUNCTIONS)} kernel functions, {outcomes} outcomes, step table and "
+            f"schema {digest}\ntrace format: {FORMAT}")
+
+
 def _terminate_like_ctrl_c():
     """SIGTERM stops a search the way Ctrl-C does: what finished is printed, exit 130
     (worker processes ignore both and die with their parent)."""
@@ -191,7 +215,9 @@ def _slug(text: str) -> str:
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="mmcheck")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=lambda ctx, _param, value: _print_version(ctx, value),
+              help="Show mmcheck's version, the model's and the trace format's, and exit.")
 def main():
     """mmcheck: exhaustive model checking of Linux COW / GUP semantics."""
 
@@ -294,16 +320,19 @@ def _reduction(symmetry: str, no_symmetry: bool = False) -> dict:
 @_symmetry_options
 @_workers_option
 @_store_options
+@click.option("--no-progress", is_flag=True,
+              help="No live progress display (it is shown only when stderr is a terminal).")
 @click.option("--checkpoint", "checkpoint_dir", default=None, type=click.Path(file_okay=False),
               help="Save the search at every BFS level boundary in this (new or empty) "
                    "directory; `mmcheck resume DIR` continues it after Ctrl-C or a crash. "
                    "Needs --store fingerprints, one scenario and one policy.")
 def run(scenarios, policies, policy_files, properties, depth, max_states, out_dir, as_json,
         render, show_traces, show_coverage, symmetry, no_symmetry, workers, backend, address,
-        store, max_memory, checkpoint_dir):
+        store, max_memory, no_progress, checkpoint_dir):
     """Explore every interleaving of SCENARIOS (files or directories) under each policy."""
     from .engine import memory
     from .properties import NAMES
+    from .report.progress import RunProgress
     from .report.runner import MEMORY_ADVICE, run_scenario
 
     for prop in properties:
@@ -322,13 +351,19 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
     results = []
     unexpected = 0
     stopped = None  # (scenario, policy, how) of the run that could not finish
+    live = RunProgress() if not no_progress and sys.stderr.isatty() else None
     for sc in loaded:
         runs = []
         try:
             for r in run_scenario(sc, policies=policies, extra_defs=extra,
                                   properties=properties or None, depth=depth,
                                   max_states=max_states, **search, checkpoint=checkpoint,
+                                  progress=live.update if live else None,
+                                  started=((lambda p, sc=sc: live.policy_started(sc.name, p))
+                                           if live else None),
                                   **_reduction(symmetry, no_symmetry)):
+                if live:
+                    live.stop()
                 runs.append(r)
                 unexpected += _count_failures(r)
                 _save_traces(r, out_dir, render)
@@ -341,6 +376,9 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
             stopped = (sc, None, "interrupted")
         except IncompleteSearch as e:  # a worker process was lost
             stopped = (sc, None, str(e))
+        finally:
+            if live:
+                live.stop()
         if runs or stopped is None:
             results.append((sc, runs))
             if not as_json:
@@ -583,6 +621,8 @@ def _run_json(sc, runs, with_coverage=False) -> dict:
             "unnecessary_cow_copies": r.unnecessary_copies, "stuck_states": r.stuck_states,
             "never_enabled": r.never_started, "symmetry": r.symmetry,
             "pin_lost_cow_copies": r.pin_lost_copies, "notes": r.notes, "store": r.store,
+            "states_per_second": round(r.rate), "max_frontier": r.max_frontier,
+            "resident_bytes": r.resident,
             **({"coverage": coverage.as_json(r.coverage)} if with_coverage else {}),
             "verdicts": {v.name: {"verdict": v.verdict, "expected": v.expected,
                                   "unexpected": v.unexpected, "depth": v.depth,
@@ -715,6 +755,91 @@ def table(scenarios, policies, update_files, check, differences):
         sys.exit(1)
     if any(bad for _, cells in rows for _, bad in cells.values()):
         sys.exit(1)
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(exists=True, dir_okay=False))
+@click.option("--policy", "-p", "policy", default=None,
+              help="Policy (default: the scenario's first).")
+@click.option("--policy-file", "policy_files", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+def serve(scenario, policy, policy_files, host, port):
+    """Explore SCENARIO interactively in the browser: take any thread's enabled step, go
+    back, and walk the shortest counterexample of any violated property."""
+    from .report.runner import policy_defs
+    from .report.serve import create_app
+
+    extra = load_policy_files(policy_files)
+    sc = load_all([scenario])[0]
+    name = policy or sc.policies[0]
+    try:
+        chosen = resolve(name, policy_defs(sc, extra))
+    except KeyError:
+        _fail(f"{scenario}: unknown policy '{name}'")
+    app = create_app(sc, name, chosen)
+    click.echo(f"mmcheck explorer: {sc.name} under {name} at http://{host}:{port}/ "
+               f"(Ctrl-C stops it)", err=True)
+    try:
+        app.run(host=host, port=port)
+    except OSError as e:
+        _fail(f"--port {port}: {e.strerror or e}")
+
+
+@main.command(name="graph")
+@click.argument("scenario", type=click.Path(exists=True, dir_okay=False))
+@click.option("--policy", "-p", "policy", default=None,
+              help="Policy (default: the scenario's first).")
+@click.option("--policy-file", "policy_files", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="Write the graph: .graphml, .gexf, .json (node-link) or .dot.")
+@click.option("--max-states", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Stop adding states beyond this many (the graph is then cut, and says so).")
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
+def graph_cmd(scenario, policy, policy_files, output, max_states, as_json):
+    """Export the explored state graph (networkx) and analyse it: stuck states, cycles, and
+    for each violated property the states from which it is unavoidable and the point of no
+    return on its shortest counterexample."""
+    from .report import graph
+    from .report.runner import MMModel, policy_defs
+
+    if output:
+        if Path(output).suffix.lower() not in graph.FORMATS:
+            _fail(f"-o {output}: the file must end in {', '.join(graph.FORMATS)}")
+        check_output_file("-o", output)
+    extra = load_policy_files(policy_files)
+    sc = load_all([scenario])[0]
+    defs = policy_defs(sc, extra)
+    name = policy or sc.policies[0]
+    try:
+        chosen = resolve(name, defs)
+    except KeyError:
+        _fail(f"{scenario}: unknown policy '{name}'")
+    g = graph.build(MMModel(sc, chosen), max_states=max_states)
+    if output:
+        graph.write(g, output)
+    info = graph.analyse(g)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    cut = "" if info["complete"] else (f" (cut at --max-states {max_states:,}: the analysis "
+                                       f"covers only these states)")
+    console.print(escape(f"{sc.name} under {name}: {info['states']:,} states, "
+                         f"{info['edges']:,} steps{cut}"
+                         + (f"; written to {output}" if output else "")))
+    console.print(escape(f"stuck states: {info['stuck']}"
+                         + (" (shortest path: " + "; ".join(info["stuck_path"]) + ")"
+                            if info["stuck"] else "")))
+    console.print(f"cycles: {info['cycles']['components']} strongly connected components "
+                  f"(largest {info['cycles']['largest']} states)")
+    for prop, p in info["properties"].items():
+        ret = p["point_of_no_return"]
+        console.print(escape(
+            f"{prop}: shortest counterexample {p['shortest']} steps; unavoidable from "
+            f"{p['unavoidable_from']:,} states, still avoidable from {p['avoidable_from']:,}; "
+            f"point of no return: step {ret['step']} ({ret['taken']})"))
+    if not info["properties"]:
+        console.print("no property is violated in this graph")
 
 
 @main.command(name="render")

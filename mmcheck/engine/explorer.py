@@ -116,7 +116,8 @@ class Trace:
 class ExplorationProgress:
     """Snapshot handed to the ``progress`` callback of :func:`explore`.
 
-    ``depth`` is the BFS level being expanded; ``rate`` is distinct states per second.
+    ``depth`` is the BFS level being expanded, ``frontier`` its number of states; ``rate``
+    is distinct states per second.
     """
 
     states: int
@@ -124,6 +125,7 @@ class ExplorationProgress:
     depth: int
     elapsed: float
     rate: float
+    frontier: int = 0
 
 
 @dataclass
@@ -315,6 +317,7 @@ class _Search:
                 depth=self.depth,
                 elapsed=elapsed,
                 rate=states / elapsed if elapsed > 0 else 0.0,
+                frontier=self.level_sizes[-1] if self.level_sizes else 0,
             )
         )
 

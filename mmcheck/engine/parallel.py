@@ -237,7 +237,7 @@ def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all
                 elapsed = time.perf_counter() - start
                 progress(explorer.ExplorationProgress(
                     states=stored, transitions=transitions, depth=depth, elapsed=elapsed,
-                    rate=stored / elapsed if elapsed > 0 else 0.0))
+                    rate=stored / elapsed if elapsed > 0 else 0.0, frontier=frontier))
             active = [n for n in names if n not in first]
             replies, interrupted = workers.ask(("level", active), interruptible=True)
             if interrupted:

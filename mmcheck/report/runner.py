@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..engine import explorer
+from ..engine import explorer, memory
 from ..errors import ModelError, ScenarioError
 from ..model.model import MMModel
 from ..model.policy import resolve
@@ -61,6 +61,8 @@ class PolicyRun:
     notes: list[str] = field(default_factory=list)  # model bounds reached, and the like
     coverage: dict = field(default_factory=dict)  # outcome id -> transitions taken
     store: dict = field(default_factory=dict)  # how states were stored (explorer.Result)
+    max_frontier: int = 0  # the largest BFS level
+    resident: int = 0  # bytes this process had resident when the search ended
 
     @property
     def vacuous(self) -> bool:
@@ -116,6 +118,8 @@ def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=No
                   if model.symmetry is not None and not model.symmetry.trivial else None),
         coverage=model.outcome_counts(result.label_counts),
         store=result.store,
+        max_frontier=max(result.level_sizes, default=0),
+        resident=memory.rss_bytes(),
     )
     run.notes.extend(model.bound_notes(result.label_counts))
     for sm in model.sometimes():
@@ -160,9 +164,10 @@ def _labels(model, trace, canonicalize):
 def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties=None,
                  depth=None, max_states=None, canonicalize=True, progress=None, symmetry=True,
                  workers=1, store="exact", max_memory=None, checkpoint=None,
-                 backend="processes", address=None):
+                 backend="processes", address=None, started=None):
     """Yield one PolicyRun per policy (the scenario's own list unless `policies`);
-    `checkpoint` (one policy only): see run_policy."""
+    `checkpoint` (one policy only): see run_policy; `started(policy)` is called before
+    each search (a progress display)."""
     defs = policy_defs(scenario, extra_defs)
     names = tuple(policies) if policies else scenario.policies
     for name in names:
@@ -174,6 +179,8 @@ def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties
         if prop not in scenario.properties and prop not in _all_properties():
             raise ScenarioError(scenario.path, None, f"unknown property '{prop}'")
     for name in names:
+        if started is not None:
+            started(name)
         yield run_policy(scenario, name, defs=defs, properties=properties, depth=depth,
                          max_states=max_states, canonicalize=canonicalize, progress=progress,
                          symmetry=symmetry, workers=workers, store=store,
