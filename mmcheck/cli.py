@@ -259,7 +259,7 @@ def _store_options(f):
         "--max-memory", default=None, metavar="SIZE",
         help="Stop the search cleanly, with its partial result, when its processes use more "
              "than this (e.g. 20G, 512M). Default: 85% of the memory available at the "
-             "start.")(f)
+             "start (none on a Ray cluster, --address: give one).")(f)
     return click.option(
         "--store", type=click.Choice(["exact", "fingerprints"]), default="exact",
         show_default=True,
@@ -283,7 +283,8 @@ def _search_options(store: str, max_memory: str | None, workers: int,
     if backend == "ray" and importlib.util.find_spec("ray") is None:
         _fail("--backend ray: Ray is not installed (pip install 'mmcheck[ray]')")
     if max_memory is None:
-        limit = memory.default_limit()
+        # this machine's memory says nothing of a cluster's: no default limit there
+        limit = None if backend == "ray" and address else memory.default_limit()
     else:
         try:
             limit = memory.parse_size(max_memory)
@@ -404,7 +405,8 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
                           if checkpoint_dir else ""), err=True)
             sys.exit(EXIT_INTERRUPTED)
         if how == "memory":
-            limit = memory.format_size(search["max_memory"])
+            limit = (memory.format_size(search["max_memory"]) if search["max_memory"]
+                     else "none")
             how = (f"the search ran out of memory (the limit is {limit}, --max-memory; its "
                    f"partial result is shown): {MEMORY_ADVICE}")
         click.echo(f"mmcheck: incomplete: {where}: {how}", err=True)
@@ -679,15 +681,32 @@ def policies(diff, policy_files):
 def replay(trace_file, scenario_path, policy_files):
     """Re-execute a saved trace against its scenario and confirm the violation."""
     from .report import render as rendering
-    from .scenario.loader import load_scenario
-    from .model.model import MMModel
-    from .report.runner import policy_defs
     from .report.trace import ReplayError, check_trace
 
     try:
         trace = rendering.load_trace(trace_file)
     except (ValueError, OSError) as e:
         _fail(str(e))
+    model = _trace_model(trace_file, trace, scenario_path, policy_files)
+    try:
+        confirmed, reason = check_trace(model, trace)
+    except ReplayError as e:
+        console.print(f"[red]replay failed[/red]: {escape(str(e))}")
+        sys.exit(1)
+    if confirmed:
+        console.print(f"[green]confirmed[/green]: {trace.get('property')} violated after "
+                      f"{len(trace['labels'])} steps: {escape(str(reason))}")
+        sys.exit(0)
+    console.print(f"[red]not confirmed[/red]: {escape(str(reason))}")
+    sys.exit(1)
+
+
+def _trace_model(trace_file, trace, scenario_path, policy_files):
+    """The model a saved trace came from: its scenario (or --scenario) and policy."""
+    from .model.model import MMModel
+    from .report.runner import policy_defs
+    from .scenario.loader import load_scenario
+
     path = scenario_path or trace.get("scenario")
     if not path or not os.path.exists(path):
         _fail(f"{trace_file}: scenario '{path}' not found (give it with --scenario)")
@@ -704,18 +723,7 @@ def replay(trace_file, scenario_path, policy_files):
     if pol.get("knobs") and dict(policy.knobs) != pol["knobs"]:
         console.print(f"[yellow]note: policy {escape(policy.name)}'s knobs changed since the trace "
                       f"was saved[/yellow]")
-    model = MMModel(sc, policy)
-    try:
-        confirmed, reason = check_trace(model, trace)
-    except ReplayError as e:
-        console.print(f"[red]replay failed[/red]: {escape(str(e))}")
-        sys.exit(1)
-    if confirmed:
-        console.print(f"[green]confirmed[/green]: {trace.get('property')} violated after "
-                      f"{len(trace['labels'])} steps: {escape(str(reason))}")
-        sys.exit(0)
-    console.print(f"[red]not confirmed[/red]: {escape(str(reason))}")
-    sys.exit(1)
+    return MMModel(sc, policy)
 
 
 @main.command()
@@ -845,9 +853,21 @@ def graph_cmd(scenario, policy, policy_files, output, max_states, as_json):
 @main.command(name="render")
 @click.argument("trace_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, help="Output file: .svg, .png or .dot.")
-def render_cmd(trace_file, output):
+@click.option("--point-of-no-return", "no_return", is_flag=True,
+              help="Mark the step after which the violation is unavoidable (explores the "
+                   "trace's scenario: mmcheck graph).")
+@click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="With --point-of-no-return: the scenario, if not where the "
+                                 "trace says.")
+@click.option("--policy-file", "policy_files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False))
+@click.option("--max-states", type=click.IntRange(min=1), default=500_000, show_default=True,
+              help="With --point-of-no-return: the largest state graph to build.")
+def render_cmd(trace_file, output, no_return, scenario_path, policy_files, max_states):
     """Draw a saved trace with Graphviz."""
+    from .report import graph
     from .report import render as rendering
+    from .report.trace import ReplayError
 
     if Path(output).suffix.lower() not in (".svg", ".png", ".dot"):
         _fail(f"-o {output}: the file must end in .svg, .png or .dot")
@@ -856,8 +876,16 @@ def render_cmd(trace_file, output):
         trace = rendering.load_trace(trace_file)
     except (ValueError, OSError) as e:
         _fail(str(e))
+    step = None
+    if no_return:
+        model = _trace_model(trace_file, trace, scenario_path, policy_files)
+        try:
+            step, note = graph.point_of_no_return(model, trace, max_states)
+        except ReplayError as e:
+            _fail(f"{trace_file}: {e}")
+        console.print(escape(note))
     try:
-        written = rendering.render(trace, output)
+        written = rendering.render(trace, output, no_return=step)
     except RuntimeError as e:
         _fail(str(e))
     console.print(f"wrote {written}")

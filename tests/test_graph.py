@@ -91,3 +91,24 @@ def test_cli(tmp_path):
     assert r.exit_code == 2 and "must end in" in r.output
     r = CliRunner().invoke(main, ["graph", VMSPLICE, "-p", "v9.9"])
     assert r.exit_code == 2 and "unknown policy 'v9.9'" in r.output
+
+
+def test_point_of_no_return_in_the_rendered_trace(tmp_path):
+    out = tmp_path / "cex"
+    r = CliRunner().invoke(main, ["run", VMSPLICE, "-p", "v5.7", "--no-render", "--out",
+                                  str(out)])
+    assert r.exit_code == 0
+    saved = out / "vmsplice-unmap-child--v5.7--no-leak.json"
+    r = CliRunner().invoke(main, ["render", str(saved), "-o", str(tmp_path / "t.dot"),
+                                  "--point-of-no-return"])
+    assert r.exit_code == 0 and "point of no return at step 10" in r.output
+    dot = (tmp_path / "t.dot").read_text()
+    assert re.search(r"s9 -> s10 \[label=<<FONT COLOR=\"#d32f2f\"><B>point of no return", dot)
+    assert "point of no return: step 10" in dot
+    # without the flag, no mark; with a graph too big for the bound, no claim
+    CliRunner().invoke(main, ["render", str(saved), "-o", str(tmp_path / "u.dot")])
+    assert "point of no return" not in (tmp_path / "u.dot").read_text()
+    r = CliRunner().invoke(main, ["render", str(saved), "-o", str(tmp_path / "v.dot"),
+                                  "--point-of-no-return", "--max-states", "10"])
+    assert r.exit_code == 0 and "not computed" in r.output
+    assert "point of no return" not in (tmp_path / "v.dot").read_text()

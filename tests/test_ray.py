@@ -114,3 +114,13 @@ def test_runner_and_cli_on_ray(tmp_path):
 def test_cli_bad_backend_options(args, message):
     r = CliRunner().invoke(main, ["run", "scenarios/classics/basic_cow.yaml", *args])
     assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+
+
+def test_no_default_memory_limit_on_a_cluster():
+    """This machine's free memory says nothing of a cluster's: only --max-memory limits a
+    search at --address (a local Ray instance keeps the default)."""
+    from mmcheck.cli import _search_options
+
+    assert _search_options("exact", None, 4, "ray", "head:6379")["max_memory"] is None
+    assert _search_options("exact", "8G", 4, "ray", "head:6379")["max_memory"] == 8 << 30
+    assert _search_options("exact", None, 2, "ray", None)["max_memory"] > 0

@@ -25,14 +25,16 @@ import networkx as nx
 FORMATS = (".graphml", ".gexf", ".json", ".dot")
 
 
-def build(model, max_states: int | None = None, canonicalize: bool = True) -> nx.MultiDiGraph:
+def build(model, max_states: int | None = None, canonicalize: bool = True,
+          ids: dict | None = None) -> nx.MultiDiGraph:
+    """The graph; `ids`, if given, is filled with canonical state -> node."""
     canonical = model.canonical if canonicalize else (lambda s: s)
     invariants = list(model.invariants()) + [
         (name, (lambda check: lambda s: check(s) if model.is_final(s) else None)(check))
         for name, check in getattr(model, "final_checks", lambda: ())()]
     steps = list(getattr(model, "step_checks", lambda: ())())
     g = nx.MultiDiGraph(complete=True)
-    ids: dict = {}
+    ids = {} if ids is None else ids
     queue: deque = deque()
 
     def add(state, depth):
@@ -177,3 +179,27 @@ def analyse(g: nx.MultiDiGraph) -> dict:
                                           "taken": _path_text(g, path)[first - 1]}
         out["properties"][prop] = info
     return out
+
+
+def point_of_no_return(model, trace: dict, max_states: int = 500_000) -> tuple:
+    """(step, note) for a saved counterexample: the step into the first state of the trace
+    from which its property's violation is unavoidable (None when the graph had to be cut
+    and so cannot tell), and a sentence saying so."""
+    from .trace import FORMAT, _follow
+
+    ids: dict = {}
+    g = build(model, max_states=max_states, ids=ids)
+    prop = trace.get("property")
+    states, _labels = _follow(model, trace["labels"], trace.get("format", FORMAT))
+    if not g.graph["complete"]:
+        return None, (f"point of no return: not computed (the state graph is larger than "
+                      f"--max-states {max_states:,})")
+    doomed = unavoidable(g, prop)
+    for i, s in enumerate(states):
+        if ids.get(model.canonical(s)) in doomed:
+            if i == 0:
+                return 0, f"{prop}: every interleaving violates it from the initial state"
+            return i, (f"{prop}: point of no return at step {i}; until step {i - 1} another "
+                       f"interleaving could still avoid the violation")
+    n = len(states) - 1
+    return n, f"{prop}: point of no return at the violating step {n} itself"

@@ -748,12 +748,14 @@ def _edge_label(step: dict) -> str:
 
 
 def trace_to_dot(trace: dict, *, compact: bool = True, layout: str = "grid",
-                 columns: int = 4) -> str:
+                 columns: int = 4, no_return: int | None = None) -> str:
     """The trace as a Graphviz digraph.
 
     layout: "grid" (states in rows of `columns`, read left to right, then down),
             "LR" (one row) or "TB" (one column).
     compact: hide unborn processes, references not held, unless the step changed them.
+    no_return: the step after which the violation is unavoidable (mmcheck.report.graph),
+               drawn as a thick red edge and named in the title.
     """
     if layout not in ("grid", "LR", "TB"):
         raise ValueError(f"unknown layout {layout!r} (expected grid, LR or TB)")
@@ -773,6 +775,9 @@ def trace_to_dot(trace: dict, *, compact: bool = True, layout: str = "grid",
         title += f'<FONT POINT-SIZE="10">{_wrap_left(knobs, 150)}</FONT>'
     if violating:
         title += f'<FONT COLOR="{BAD}">{esc(trace["reason"])}</FONT>{L}'
+    if no_return is not None:
+        title += (f'<FONT COLOR="{BAD}"><B>point of no return: step {no_return}</B> (from '
+                  f"the state it leads to, every interleaving violates the property)</FONT>{L}")
     title += (f'<FONT POINT-SIZE="9" COLOR="{MUTED}">yellow: changed by the step into '
               f"the state</FONT>{L} ")
 
@@ -788,7 +793,12 @@ def trace_to_dot(trace: dict, *, compact: bool = True, layout: str = "grid",
         label = state_label(trace, i, compact=compact, violating=violating and i == n - 1)
         out.append(f"  s{i} [label=<{label}>];")
     for i in range(1, n):
-        out.append(f"  s{i - 1} -> s{i} [label=<{_edge_label(steps[i])}>];")
+        if i == no_return:
+            out.append(f'  s{i - 1} -> s{i} [label=<<FONT COLOR="{BAD}"><B>point of no '
+                       f"return</B></FONT>{L}{_edge_label(steps[i])}>, color=\"{BAD}\", "
+                       f"penwidth=3];")
+        else:
+            out.append(f"  s{i - 1} -> s{i} [label=<{_edge_label(steps[i])}>];")
     if layout == "grid" and n > 1:
         columns = max(1, columns)
         rows = [list(range(r, min(r + columns, n))) for r in range(0, n, columns)]
