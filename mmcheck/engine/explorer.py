@@ -334,12 +334,14 @@ class _Search:
             if reason is not None:
                 self._record_violation(name, state, reason)
 
-    def _check_steps(self, state, label, successor, steps) -> list:
-        """Step properties on one transition (rare path: only when the model has some)."""
+    def _check_steps(self, state, label, successor, steps, at=_NO_PARENT) -> list:
+        """Step properties on one transition (rare path: only when the model has some);
+        a violation is remembered by `state`, or by `at` (a store that keeps places)."""
+        where = state if at is _NO_PARENT else at
         for name, check in steps:
             reason = check(state, label, successor)
             if reason is not None:
-                steps = self._record_step_violation(name, state, label, successor, reason)
+                steps = self._record_step_violation(name, where, label, successor, reason)
         return steps
 
     # ------------------------------------------------------------------ hot loops

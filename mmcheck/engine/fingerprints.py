@@ -236,13 +236,6 @@ class FingerprintSearch(_Search):
                     self._record_violation(name, loc, reason)
         return level
 
-    def _check_steps_at(self, state, loc, label, successor, steps) -> list:
-        for name, check in steps:
-            reason = check(state, label, successor)
-            if reason is not None:
-                steps = self._record_step_violation(name, loc, label, successor, reason)
-        return steps
-
     def _expand(self, frontier: _SpillLevel, level: int) -> _SpillLevel:
         """Expand every state of ``frontier`` (BFS level ``level``); return level + 1.
 
@@ -281,8 +274,8 @@ class FingerprintSearch(_Search):
                     label, successor = labels[i], batch[i]
                     label_counts[label] += 1
                     if steps:
-                        steps = self._check_steps_at(source, (level, index), label,
-                                                     successor, steps)
+                        steps = self._check_steps(source, label, successor, steps,
+                                                  at=(level, index))
                     if not new[i]:
                         continue
                     if self.stored >= self.next_checkpoint >= 0:
