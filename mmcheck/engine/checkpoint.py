@@ -59,7 +59,6 @@ class Checkpointer:
         self.directory = directory
         self.context = context or {}
         self.written_levels = 0      # parents/positions files already on disk
-        self.saves = 0
 
     # ------------------------------------------------------------------------ start
     @classmethod
@@ -138,7 +137,6 @@ class Checkpointer:
             f.flush()
             os.fsync(f.fileno())
         os.replace(latest_tmp, os.path.join(d, _LATEST))
-        self.saves += 1
         self._remove_older(search.depth)
 
     def _remove_older(self, depth: int) -> None:
@@ -195,8 +193,3 @@ class Checkpointer:
         return _SpillLevel(None, path=_level_file(self.directory, depth),
                            size=snap["frontier_size"])
 
-
-def read_context(directory: str) -> dict:
-    """The caller's context stored with a checkpoint directory (CheckpointError if it is
-    not one)."""
-    return Checkpointer.open(directory).context

@@ -15,9 +15,9 @@ MM model is); states must hash the same on every node (tuples of ints do, under 
 Python version, which Ray requires anyway).
 
 ``address=None`` starts a local Ray instance with ``workers`` CPUs, kept for the process's
-later searches (or uses the one this process already started, e.g. a test's); ``address="HOST:PORT"`` joins a running cluster
-(``ray start --head --port=PORT`` on one machine, ``ray start --address=HOST:PORT`` on the
-others).
+later searches (or uses the one this process already started, e.g. a test's);
+``address="HOST:PORT"`` joins a running cluster (``ray start --head --port=PORT`` on one
+machine, ``ray start --address=HOST:PORT`` on the others; README "Big searches").
 """
 
 from __future__ import annotations
@@ -81,7 +81,6 @@ class RayWorkers:
         ray = self.ray = _ray()
         from ray import cloudpickle
 
-        self.started = False
         if not ray.is_initialized():
             try:
                 quiet = {"log_to_driver": False, "logging_level": "ERROR"}
@@ -93,7 +92,6 @@ class RayWorkers:
                 raise IncompleteSearch(f"cannot start or reach Ray"
                                        f"{' at ' + address if address else ''}: "
                                        f"{type(e).__name__}: {e}") from None
-            self.started = True
         blob = cloudpickle.dumps(model)
         blob_ref = ray.put(blob)
         # a CPU per partition where the cluster has them, a share of one otherwise (an
