@@ -49,15 +49,19 @@ def can_register_wp(m, p, v) -> bool:
     return m.uffd_wp in ("markers", "no_markers")
 
 
+def _file_backed(m, p, v, vm_flags) -> bool:
+    """!vma_is_anonymous(vma) as the marker helpers test it: shmem and hugetlb memory."""
+    return memory_type(m, p, v) != "anon" or bool(vm_flags & VM_HUGETLB)
+
+
 def uses_markers(m, l, p, v, vm_flags) -> bool:
     """userfaultfd_wp_use_markers(vma): a VM_UFFD_WP VMA of file-backed memory (shmem,
     hugetlb), or anonymous memory with UFFD_FEATURE_WP_UNPOPULATED - in an era with
     markers."""
     if not vm_flags & VM_UFFD_WP or m.uffd_wp != "markers":
         return False
-    if memory_type(m, p, v) != "anon" or vm_flags & VM_HUGETLB:
-        return True
-    return bool(l[m.uffd[0][p] + U_CTX] & UFFD_WP_UNPOPULATED)
+    return (_file_backed(m, p, v, vm_flags)
+            or bool(l[m.uffd[0][p] + U_CTX] & UFFD_WP_UNPOPULATED))
 
 
 def keeps_wp_on_zap(m, l, p, v, vm_flags, pte) -> bool:
@@ -66,9 +70,8 @@ def keeps_wp_on_zap(m, l, p, v, vm_flags, pte) -> bool:
     which drops markers: ZAP_FLAG_DROP_MARKER) or unmapped by reclaim."""
     if not vm_flags & VM_UFFD_WP or m.uffd_wp != "markers":
         return False
-    if memory_type(m, p, v) == "anon" and not vm_flags & VM_HUGETLB:
-        return False
-    return codec.kind(pte) in (PRESENT, ZERO, SWAP, MARKER) and codec.uffd_wp(pte)
+    return (_file_backed(m, p, v, vm_flags)
+            and codec.kind(pte) in (PRESENT, ZERO, SWAP, MARKER) and codec.uffd_wp(pte))
 
 
 # ----------------------------------------------------------------------------- waiters
