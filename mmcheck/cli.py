@@ -971,5 +971,180 @@ def compare(scenarios, policies, depth, policy_files, properties, fmt, output, p
     sys.exit(result.exit_code)
 
 
+@main.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--policy", "-p", "policy", default=None,
+              help="With a scenario: the policy whose verdicts the program tests (default: "
+                   "the preset matching this machine's kernel).")
+@click.option("--policy-file", "policy_files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False))
+@click.option("--property", "prop", default=None,
+              help="With a scenario: reproduce the execution that tests this property "
+                   "(default: the first violated one, else the sequential execution).")
+@click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False),
+              help="With a trace: the scenario, if not where the trace says.")
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="Write the C program here (default: stdout).")
+@click.option("--attempts", type=click.IntRange(min=1), default=None,
+              help="Default attempts compiled into the program (races: 200, else 1).")
+@click.option("--timeout", "timeout_ms", type=click.IntRange(min=1), default=5000,
+              show_default=True, help="Milliseconds a point of the schedule may take.")
+def reproduce(source, policy, policy_files, prop, scenario_path, output, attempts, timeout_ms):
+    """Write a C program that runs a counterexample TRACE.json (or a scenario's execution)
+    on the real kernel and reports, as TAP, whether the kernel violates the properties.
+
+    Build it with `gcc -O2 -Wall -o repro repro.c -lpthread` and run it as root. Steps
+    inside a kernel operation cannot be scheduled from user space: such races run
+    `--attempts` times, and the program's header lists the steps it could not order.
+    """
+    from .reproduce import cgen, witness
+    from .reproduce.kernel_check import preset_for_kernel
+    from .report import render as rendering
+    from .report.runner import policy_defs
+    from .report.trace import ReplayError
+
+    if output:
+        check_output_file("-o", output)
+    if source.endswith(".json"):
+        try:
+            trace = rendering.load_trace(source)
+        except (ValueError, OSError) as e:
+            _fail(str(e))
+        model = _trace_model(source, trace, scenario_path, policy_files)
+        if model.scenario.menu is not None:
+            _fail(f"{source}: traces of menu scenarios cannot be reproduced yet (their "
+                  f"threads pick operations as they go)")
+        try:
+            w = witness.from_trace(model, trace)
+        except ReplayError as e:
+            _fail(f"{source}: {e}")
+        says = model.policy.name
+        verdicts = ({trace["property"]: "violated by this execution"}
+                    if trace.get("property") else None)
+    else:
+        sc = load_all([source])[0]
+        if sc.menu is not None:
+            _fail(f"{source}: a menu has no program to reproduce; reproduce one of its "
+                  f"counterexample traces (mmcheck run writes them)")
+        says = policy or preset_for_kernel()
+        try:
+            resolve(says, policy_defs(sc, load_policy_files(policy_files)))
+        except KeyError:
+            _fail(f"--policy: unknown policy '{says}'")
+        if prop is not None and prop not in sc.properties:
+            _fail(f"--property: unknown property '{prop}' for {source} "
+                  f"(it checks: {', '.join(sc.properties)})")
+        verdicts, ws = witness.for_scenario(sc, says, load_policy_files(policy_files))
+        chosen = [x for x in ws if prop in x.properties] if prop else \
+            [x for x in ws if any(verdicts.get(q) == "violated" for q in x.properties)]
+        w = (chosen or ws)[0]
+    sched = w.schedule()
+    prog = cgen.generate(sched, origin=w.why, model_says=verdicts, model_policy=says,
+                         attempts=attempts, timeout_ms=timeout_ms)
+    if output:
+        try:
+            Path(output).write_text(prog.source, encoding="utf-8")
+        except OSError as e:
+            _fail(f"-o {output}: cannot write: {e.strerror or e}")
+    else:
+        click.echo(prog.source, nl=False)
+    click.echo(f"execution: {w.why}; {len(sched.points)} points"
+               f"{', races run ' + str(prog.attempts) + ' times' if sched.races else ''}"
+               + (f"; wrote {output}" if output else ""), err=True)
+    for why in prog.unsupported:
+        click.echo(f"cannot drive: {why} (the program reports SKIP)", err=True)
+    for step in sched.race_steps:
+        click.echo(f"not ordered: {step}", err=True)
+
+
+@main.command(name="kernel-check")
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--policy", "-p", "policy", default=None,
+              help="The model's policy (default: the preset matching `uname -r`).")
+@click.option("--policy-file", "policy_files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the table and programs as JSON.")
+@click.option("--attempts", type=click.IntRange(min=1), default=None,
+              help="Attempts per program (default: 1, races 200).")
+@click.option("--timeout", "timeout_ms", type=click.IntRange(min=1), default=5000,
+              show_default=True, help="Milliseconds a point of a schedule may take.")
+@click.option("--setup", "do_setup", is_flag=True,
+              help="Make a swapfile, hugetlb pages and THP available for the check (as root) "
+                   "and restore everything afterwards.")
+@click.option("--keep", "keep_dir", default=None, type=click.Path(file_okay=False),
+              help="Keep the generated programs and binaries in this directory.")
+@click.option("--no-progress", is_flag=True,
+              help="No live progress display (it is shown only when stderr is a terminal).")
+def kernel_check(scenarios, policy, policy_files, as_json, attempts, timeout_ms, do_setup,
+                 keep_dir, no_progress):
+    """Build and run the reproducer programs of SCENARIOS on this machine's kernel and
+    print, per property, what the model says, what the kernel did and whether they agree.
+
+    Exit status: 0 no disagreement (skips are listed with their reason), 1 a
+    disagreement, 2 bad input.
+    """
+    import contextlib
+    import platform
+
+    from .report.progress import RunProgress
+    from .report.runner import policy_defs
+    from .reproduce import kernel_check as kc
+    from .reproduce.setup import SetupError, machine_setup
+
+    extra = load_policy_files(policy_files)
+    loaded = load_all(scenarios)
+    name = policy or kc.preset_for_kernel()
+    for sc in loaded:
+        try:
+            resolve(name, policy_defs(sc, extra))
+        except KeyError:
+            _fail(f"--policy: unknown policy '{name}'")
+    if keep_dir:
+        try:
+            os.makedirs(keep_dir, exist_ok=True)
+        except OSError as e:
+            _fail(f"--keep {keep_dir}: {e.strerror or e}")
+    live = RunProgress() if not no_progress and sys.stderr.isatty() else None
+    rows, programs = [], {}
+    try:
+        ctx = (machine_setup(log=lambda m: click.echo(m, err=True)) if do_setup
+               else contextlib.nullcontext())
+        with ctx:
+            for sc in loaded:
+                if sc.menu is not None:
+                    rows.append(kc.Row(sc.name, sc.path, "-", "-", "skip", "-",
+                                       "a menu has no program to run"))
+                    continue
+                if live:
+                    live.policy_started(sc.name, name)
+                found, runs = kc.check_scenario(
+                    sc, name, extra_defs=extra, attempts=attempts, timeout_ms=timeout_ms,
+                    workdir=keep_dir, status=live.status if live else None)
+                rows.extend(found)
+                programs[sc.name] = runs
+    except SetupError as e:
+        _fail(str(e))
+    finally:
+        if live:
+            live.stop()
+    if as_json:
+        click.echo(json.dumps(kc.as_json(rows, name, programs), indent=2))
+    else:
+        table = Table(title=f"kernel {platform.release()} against the model under {name}",
+                      title_justify="left")
+        for col in ("scenario", "property", "model", "kernel", "agree", "detail"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            if r.kernel == "not observable":
+                continue
+            style = "red" if r.agree == "NO" else "yellow" if r.agree == "unconfirmed" else None
+            table.add_row(escape(r.scenario), r.prop, r.model, r.kernel, r.agree,
+                          escape(r.detail), style=style)
+        console.print(table)
+        s = kc.summary(rows)
+        console.print(", ".join(f"{v} {k}" for k, v in s.items()))
+    sys.exit(EXIT_UNEXPECTED if kc.summary(rows)["disagree"] else 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -32,6 +32,11 @@ class RunProgress:
         if self._task is not None:
             self._progress.update(self._task, stats=stats_line(p, memory.rss_bytes()))
 
+    def status(self, text: str) -> None:
+        """Say what is happening when it is not a search (mmcheck kernel-check)."""
+        if self._task is not None:
+            self._progress.update(self._task, stats=text)
+
     def stop(self) -> None:
         if self._task is not None:
             self._progress.stop()
