@@ -1011,9 +1011,6 @@ def reproduce(source, policy, policy_files, prop, scenario_path, output, attempt
         except (ValueError, OSError) as e:
             _fail(str(e))
         model = _trace_model(source, trace, scenario_path, policy_files)
-        if model.scenario.menu is not None:
-            _fail(f"{source}: traces of menu scenarios cannot be reproduced yet (their "
-                  f"threads pick operations as they go)")
         try:
             w = witness.from_trace(model, trace)
         except ReplayError as e:

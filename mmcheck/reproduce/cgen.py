@@ -31,6 +31,9 @@ OBSERVABLE = ("no-leak", "pin-coherent", "no-lost-write", "op-expectations", "wp
 C_PROP = {"no-leak": "P_NO_LEAK", "pin-coherent": "P_PIN_COHERENT",
           "no-lost-write": "P_NO_LOST_WRITE", "op-expectations": "P_OP_EXPECTATIONS",
           "wp-reported": "P_WP_REPORTED", "wp-unpopulated": "P_WP_UNPOPULATED"}
+PAGE_OPS = ("read", "write", "munmap", "dontneed", "mprotect", "pageout", "gup", "uffd_register",
+            "uffd_unregister", "uffd_wp", "uffd_unwp", "uffd_wake", "pagemap_read", "mremap",
+            "migrate", "mmap")
 UFFD_OPS = ("uffd_register", "uffd_unregister", "uffd_wp", "uffd_unwp", "uffd_read",
             "uffd_wake")
 C_FEATURE = {"event_fork": "UFFD_FEATURE_EVENT_FORK", "event_remap": "UFFD_FEATURE_EVENT_REMAP",
@@ -98,10 +101,28 @@ class Generator:
     def features(self, p: int) -> str:
         """UFFDIO_API features of process p's userfaultfd: every feature its registrations
         ask for (the kernel takes them once per file; the model ORs them per register)."""
-        names = sorted({f for t in range(len(self.m.threads)) if self.m.t_proc[t] == p
-                        for op in self.m.threads[t].program if op.kind == "uffd_register"
-                        for f in op.get("features") or ()})
-        return " | ".join(C_FEATURE[n] for n in names) or "0"
+        from ..model.codec import UFFD_FEATURES
+        bits = 0
+        for t in range(len(self.m.threads)):
+            if self.m.t_proc[t] == p:
+                for c in self.m.programs[t]:
+                    if c.kind == "uffd_register":
+                        bits |= c.features
+        return " | ".join(C_FEATURE[n] for n, bit in UFFD_FEATURES.items() if bits & bit) or "0"
+
+    def compiled(self, run):
+        """The run's compiled op (indices: page .v, reference .ref, child, ...), the same for
+        scripted programs and menu instances."""
+        return self.m.programs[run.thread][run.pc]
+
+    def value(self, run) -> int:
+        """The value a write or device write stores (a menu's depends on the fork epoch)."""
+        c = self.compiled(run)
+        at = self.s.states[run.steps[0]]
+        return c.val + (at[c.epoch_ix] if c.epoch_ix is not None else 0)
+
+    def parent_of(self, p: int):
+        return next(ps.parent for ps in self.m.sc_processes if ps.name == self.m.procs[p])
 
     def page_size(self, v: int) -> str:
         pg = self.m.scenario.pages[v]
@@ -194,17 +215,17 @@ class Generator:
             if op.kind == "migrate":
                 self.no("migrate: user space can only migrate a page to another NUMA node "
                         "(move_pages), which the model's migration does not choose")
+            c = self.compiled(run)
             if op.kind in UFFD_OPS:
-                proc = m.scenario.process(m.threads[run.thread].process)
-                if proc.parent is not None:
+                if self.parent_of(m.t_proc[run.thread]) is not None:
                     self.no(f"{op.describe()} in a forked child: its userfaultfd context's "
                             f"file descriptor goes to the parent's monitor (EVENT_FORK)")
-                if op.kind == "uffd_read" and op.get("process") not in (None, proc.name):
+                if op.kind == "uffd_read" and c.uffd_proc not in (None, m.t_proc[run.thread]):
                     self.no(f"{op.describe()}: reading another process's userfaultfd")
                 if op.kind == "uffd_register":
                     self.need(f"need_uffd_wp({self.features(m.t_proc[run.thread])})")
             if op.kind in ("gup", "device_read", "device_write", "put"):
-                ref = sc.ref(op.get("as") if op.kind == "gup" else op.get("ref"))
+                ref = m.sc_refs[c.ref]
                 mode, why = ref_mode(ref)
                 if mode is None:
                     self.no(why)
@@ -219,9 +240,9 @@ class Generator:
                 self.need("need_swap")
             if op.kind == "clear_refs":
                 self.need("need_soft_dirty")
-            if op.kind == "pagemap_read" and op.get("soft_dirty") is not None:
+            if op.kind == "pagemap_read" and dict(c.expect).get("soft_dirty") is not None:
                 self.need("need_soft_dirty")
-        for ref in sc.refs:
+        for ref in m.sc_refs:
             if ref_mode(ref)[0] == "ring":
                 self.need("need_io_uring")
         for v, pg in enumerate(sc.pages):
@@ -243,6 +264,10 @@ class Generator:
         self.emit("int main(void)")
         self.emit("{")
         self.emit('\tprintf("TAP version 13\\n");')
+        if "gup_test" in why:
+            self.emit('\tprintf("# gup_test debugfs file: %s on this machine\\n", '
+                      'access("/sys/kernel/debug/gup_test", F_OK) ? "absent (CONFIG_GUP_TEST=n '
+                      'or debugfs not mounted)" : "present");')
         self.emit(f'\tprintf("1..{len(props)}\\n");')
         for i, p in enumerate(props, 1):
             self.emit(f'\tprintf("ok {i} - {p} # SKIP %s\\n", {_c(why)});')
@@ -267,7 +292,7 @@ class Generator:
         self.emit("RT const char *proc_name[MAX_PROCS] = {"
                   + ", ".join(_c(n) for n in m.procs) + "};")
         self.emit(f"RT int obj_fd[{max(1, len(m.objects))}];")
-        for r, ref in enumerate(m.scenario.refs):
+        for r, ref in enumerate(m.sc_refs):
             mode = ref_mode(ref)[0]
             self.emit(f"RT struct ring ring_{r} = {{.fd = -1}}; /* {ref.name} */"
                       if mode == "ring" else f"RT int pipe_{r}[2] = {{-1, -1}}; /* {ref.name} */")
@@ -510,9 +535,10 @@ RT void *uffd_monitor_thread(void *arg)
         m, s = self.m, self.s
         run = s.runs[j]
         op = m.threads[t].program[run.pc]
+        c = self.compiled(run)
         p = m.t_proc[t]
         k = op.kind
-        v = m.vpage_index.get(op.get("page")) if op.get("page") is not None else None
+        v = c.v if k in PAGE_OPS else None
         where = f"page[{v}]" if v is not None else ""
         fail = f'attempt_skip("{m.threads[t].qualname}: {op.describe()} failed: %s", strerror(errno))'
         if k == "read":
@@ -525,16 +551,16 @@ RT void *uffd_monitor_thread(void *arg)
                 self.emit("\t{")
                 self.emit(f"\t\tint msgs = __atomic_load_n(&uffd_msgs[{v}], __ATOMIC_SEQ_CST);")
                 self.emit("")
-            self.emit(f"\tstore({where}, page_size[{v}], {m.op_value[t, run.pc]});")
+            self.emit(f"\tstore({where}, page_size[{v}], {self.value(run)});")
             if check:
                 prop, why = check
                 self.emit(f"\t\tif (__atomic_load_n(&uffd_msgs[{v}], __ATOMIC_SEQ_CST) == msgs "
                           f"&& !uffd_pending(uffd))")
                 self.emit(f'\t\t\tnote_violation({C_PROP[prop]}, "{m.procs[p]}: the store to '
-                          f'{op.get("page")} landed without a uffd-wp message ({why})");')
+                          f'{m.vpages[v]} landed without a uffd-wp message ({why})");')
                 self.emit("\t}")
         elif k == "fork":
-            c = m.proc_index[op.get("child")]
+            child = c.child
             self.emit("\t{")
             if "event_fork" in self.features(p).lower().replace("uffd_feature_", ""):
                 self.emit("\t\t/* UFFD_FEATURE_EVENT_FORK: someone must read the fork event */")
@@ -550,15 +576,14 @@ RT void *uffd_monitor_thread(void *arg)
             self.emit("\t\tif (pid < 0)")
             self.emit(f"\t\t\t{fail};")
             self.emit("\t\tif (pid == 0)")
-            self.emit(f"\t\t\tprocess_{c}();")
-            self.emit(f"\t\tR->pids[{c}] = pid;")
+            self.emit(f"\t\t\tprocess_{child}();")
+            self.emit(f"\t\tR->pids[{child}] = pid;")
             if "event_fork" in self.features(p).lower().replace("uffd_feature_", ""):
                 self.emit("\t\tif (reader)")
                 self.emit("\t\t\tpthread_join(reader, NULL); /* keeps the child's uffd open */")
             self.emit("\t}")
         elif k == "wait":
-            c = m.proc_index[op.get("process")]
-            self.emit(f"\tif (wait_exited(R->pids[{c}], -1))")
+            self.emit(f"\tif (wait_exited(R->pids[{c.target}], -1))")
             self.emit(f"\t\t{fail};")
         elif k in ("munmap", "dontneed", "mprotect", "pageout"):
             from ..model.steps import ERROR
@@ -568,8 +593,8 @@ RT void *uffd_monitor_thread(void *arg)
                     "dontneed": f"madvise({where}, page_size[{v}], MADV_DONTNEED)",
                     "pageout": f"madvise({where}, page_size[{v}], MADV_PAGEOUT)",
                     "mprotect": f"mprotect({where}, page_size[{v}], "
-                                + ("PROT_READ" if op.get("prot") == "r"
-                                   else "PROT_READ | PROT_WRITE") + ")"}[k]
+                                + ("PROT_READ | PROT_WRITE" if c.prot_write
+                                   else "PROT_READ") + ")"}[k]
             what = _c(f"{m.threads[t].qualname}: {op.describe()}")
             self.emit(f"\tcheck_result({what}, {call} ? -errno : 0, {model_ok}, -1);")
             if k == "pageout" and model_ok and self._swapped_after(run, p, v):
@@ -589,7 +614,7 @@ RT void *uffd_monitor_thread(void *arg)
                 self.emit(f"\tif (!!(pagemap_entry({where}) & PM_SWAP) != {swapped})")
                 did, model_did = ("kept", "swapped it out") if swapped else ("swapped out", "kept it")
                 self.emit(f'\t\tdiverged("{m.threads[t].qualname}: MADV_PAGEOUT {did} '
-                          f'{op.get("page")} where the model\'s execution {model_did}");')
+                          f'{m.vpages[v]} where the model\'s execution {model_did}");')
         elif k == "clear_refs":
             self.emit("\t{")
             self.emit('\t\tint fd = open("/proc/self/clear_refs", O_WRONLY);')
@@ -602,17 +627,17 @@ RT void *uffd_monitor_thread(void *arg)
             self.emit(f"\t\tuint64_t e = pagemap_entry({where});")
             for name, bit in (("soft_dirty", "PM_SOFT_DIRTY"), ("uffd_wp", "PM_UFFD_WP"),
                               ("present", "PM_PRESENT"), ("swapped", "PM_SWAP")):
-                want = op.get(name)
+                want = dict(c.expect).get(name)
                 if want is None:
                     continue
                 self.emit(f"\t\tif (!!(e & {bit}) != {int(want)})")
-                self.emit(f'\t\t\tnote_violation(P_OP_EXPECTATIONS, "pagemap of {op.get("page")}'
+                self.emit(f'\t\t\tnote_violation(P_OP_EXPECTATIONS, "pagemap of {m.vpages[v]}'
                           f' in {m.procs[p]}: {name} is %d, the scenario expects {int(want)}",'
                           f" !!(e & {bit}));")
             self.emit("\t}")
         elif k == "gup":
-            r = m.ref_index[op.get("as")]
-            if ref_mode(m.scenario.refs[r])[0] == "pipe":
+            r = c.ref
+            if ref_mode(m.sc_refs[r])[0] == "pipe":
                 self.emit("\t{")
                 self.emit(f"\t\tstruct iovec iov = {{{where}, SMALL}};")
                 self.emit(f"\t\tif (pipe(pipe_{r}) || vmsplice(pipe_{r}[1], &iov, 1, 0) "
@@ -627,8 +652,8 @@ RT void *uffd_monitor_thread(void *arg)
                 self.emit(f"\tcheck_result({what}, ring_pin(&ring_{r}, {where}, page_size[{v}]), "
                           f"{model_ok}, -1);")
         elif k in ("device_read", "device_write", "put"):
-            r = m.ref_index[op.get("ref")]
-            ref = m.scenario.refs[r]
+            r = c.ref
+            ref = m.sc_refs[r]
             rv = m.ref_vpage[r]
             mode = ref_mode(ref)[0]
             held = f"pipe_{r}[0] >= 0" if mode == "pipe" else f"ring_{r}.pinned"
@@ -640,7 +665,7 @@ RT void *uffd_monitor_thread(void *arg)
                     self.emit(f"\tring_unpin(&ring_{r});")
             elif k == "device_write":
                 self.emit(f"\tif ({held} && ring_device_write(&ring_{r}, page[{rv}], "
-                          f"{m.op_value[t, run.pc]}))")
+                          f"{self.value(run)}))")
                 self.emit(f"\t\t{fail};")
             elif not run.expect or not self._held_at(run, r):
                 self.emit(f"\t/* {ref.name} is not held (the GUP failed): nothing to read */")
@@ -693,7 +718,8 @@ RT void *uffd_monitor_thread(void *arg)
         m, k = self.m, op.kind
         model_ok = int(not any(ERROR in outcome(m.label_parts(self.s.labels[i])[2]).tags
                                for i in run.steps))
-        expected = {None: -1, "ok": 1, "error": 0}[op.get("result")]
+        c = self.compiled(run)
+        expected = {None: -1, "ok": 1, "error": 0}[dict(c.expect).get("result")]
         what = _c(f"{m.threads[t].qualname}: {op.describe()}")
         size = f"page_size[{v}]" if v is not None else "0"
         self.emit("\t{")
@@ -716,7 +742,7 @@ RT void *uffd_monitor_thread(void *arg)
         elif k == "uffd_unregister":
             self.emit(f"\t\terr = uffd < 0 ? -EBADF : uffd_unregister_range(uffd, page[{v}], {size});")
         elif k in ("uffd_wp", "uffd_unwp"):
-            wp, dontwake = int(k == "uffd_wp"), int(bool(op.get("dontwake")))
+            wp, dontwake = int(k == "uffd_wp"), int(bool(c.dontwake))
             self.emit(f"\t\terr = uffd < 0 ? -EBADF : uffd_writeprotect(uffd, page[{v}], {size}, "
                       f"{wp}, {dontwake});")
         elif k == "uffd_wake":
@@ -733,7 +759,7 @@ RT void *uffd_monitor_thread(void *arg)
             self.emit("\t}")
             return
         elif k == "mremap":
-            to = m.vpage_index[op.get("to")]
+            to = c.to
             self.emit(f"\t\tchar *moved = mremap(page[{v}], {size}, {size}, "
                       f"MREMAP_MAYMOVE | MREMAP_FIXED, page[{to}]);")
             self.emit("\t\tif (moved == MAP_FAILED)")
@@ -741,7 +767,7 @@ RT void *uffd_monitor_thread(void *arg)
             self.emit("\t\telse")
             self.emit(f"\t\t\tpage[{to}] = moved;")
         elif k == "mmap":
-            prot = "PROT_READ" if op.get("prot") == "r" else "PROT_READ | PROT_WRITE"
+            prot = "PROT_READ | PROT_WRITE" if c.prot_write else "PROT_READ"
             self.emit(f"\t\tif (mmap(page[{v}], {size}, {prot}, MAP_PRIVATE | MAP_ANONYMOUS | "
                       f"MAP_FIXED, -1, 0) == MAP_FAILED)")
             self.emit("\t\t\terr = -errno;")
@@ -766,7 +792,7 @@ RT void *uffd_monitor_thread(void *arg)
         for r, e in sorted(s.held.items()):
             if m.ref_owner[r] != p:
                 continue
-            ref = m.scenario.refs[r]
+            ref = m.sc_refs[r]
             mode = ref_mode(ref)[0]
             dev = (f"pipe_device_read(pipe_{r}[0])" if mode == "pipe"
                    else f"ring_device_read(&ring_{r}, page[{m.ref_vpage[r]}])")
@@ -775,7 +801,7 @@ RT void *uffd_monitor_thread(void *arg)
         self.emit(f"RT void probe_{p}(void)")
         self.emit("{")
         for r in sorted(s.held):
-            ref = m.scenario.refs[r]
+            ref = m.sc_refs[r]
             v = m.ref_vpage[r]
             if (m.ref_owner[r] != p or not ref.coherent or ref_mode(ref)[0] != "ring"
                     or (p, v) not in s.final or s.states[-1][m.refix[r] + 1]):
@@ -788,12 +814,12 @@ RT void *uffd_monitor_thread(void *arg)
         self.emit("{")
         if len(threads) > 1:
             self.emit(f"\tpthread_t th[{len(threads)}];")
-        if m.scenario.process(m.procs[p]).parent is not None:
+        if self.parent_of(p) is not None:
             self.emit("\t/* the parent's userfaultfd is the parent's context, not ours */")
             self.emit("\tif (uffd >= 0) { close(uffd); uffd = -1; }")
             self.emit("\tmemset(uffd_msgs, 0, sizeof(uffd_msgs));")
             self.emit("\t/* references are not inherited: drop the parent's */")
-            for r, ref in enumerate(m.scenario.refs):
+            for r, ref in enumerate(m.sc_refs):
                 if ref_mode(ref)[0] == "ring":
                     self.emit(f"\tif (ring_{r}.fd >= 0) {{ close(ring_{r}.fd); "
                               f"close(ring_{r}.scratch); ring_{r}.fd = -1; "
@@ -801,9 +827,8 @@ RT void *uffd_monitor_thread(void *arg)
                 else:
                     self.emit(f"\tif (pipe_{r}[0] >= 0) {{ close(pipe_{r}[0]); "
                               f"close(pipe_{r}[1]); pipe_{r}[0] = pipe_{r}[1] = -1; }}")
-        for r, ref in enumerate(m.scenario.refs):
-            site = m.ref_site[r]
-            if ref_mode(ref)[0] == "ring" and site and m.t_proc[site[0]] == p:
+        for r, ref in enumerate(m.sc_refs):
+            if ref_mode(ref)[0] == "ring" and m.ref_owner[r] == p:
                 self.emit(f"\tif (ring_setup(&ring_{r}))")
                 self.emit('\t\tattempt_skip("io_uring_setup failed: %s", strerror(errno));')
         for i, t in enumerate(threads[1:], 1):

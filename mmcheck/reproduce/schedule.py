@@ -124,6 +124,7 @@ def build(m: MMModel, labels: list) -> Schedule:
         state = next(nxt for lab, nxt in m.successors(state) if lab == label)
         states.append(state)
     by_key: dict = {}
+    current: dict = {}
     runs: list[Run] = []
     undriven, monitor = [], set()
     parts = [m.label_parts(lab) for lab in labels]
@@ -136,7 +137,14 @@ def build(m: MMModel, labels: list) -> Schedule:
                 text = m.describe_label(labels[i])
                 undriven.append(f"step {i + 1}: {UNDRIVEN[th.name]}: {text['action']}")
             continue
-        key = (t, pc)
+        if m.is_menu[t]:
+            # a menu thread runs instance `pc` from idle (pc 0) back to idle: every start
+            # is a new run, even of the same instance
+            if states[i][m.th[t]] == 0:
+                current[t] = (t, pc, i)
+            key = current[t]
+        else:
+            key = (t, pc)
         if key not in by_key:
             by_key[key] = len(runs)
             runs.append(Run(t, pc, []))
@@ -145,11 +153,10 @@ def build(m: MMModel, labels: list) -> Schedule:
         out = outcome(oid)
         if (out.function, out.name) == BLOCKING:
             run.blocked_after = i
-    # a run is complete when the thread moved past it (or the thread ended there)
-    last = states[-1]
+    # a run is complete when the thread moved on (a menu thread back to idle)
     for run in runs:
-        b = m.th[run.thread]
-        run.complete = last[b] > run.pc  # T_PC is the record's first field
+        after = states[run.steps[-1] + 1]
+        run.complete = after[m.th[run.thread]] != run.pc  # T_PC: the record's first field
     # overlaps: another run's step inside a run's span, outside a uffd-wp sleep
     position_run = {}
     for k, run in enumerate(runs):
@@ -201,13 +208,13 @@ def _step_text(m, labels, i) -> str:
 def _expectations(sched: Schedule) -> None:
     m, states = sched.model, sched.states
     for run in sched.runs:
-        op = m.threads[run.thread].program[run.pc]
+        op = m.programs[run.thread][run.pc]  # compiled: page .v, reference .ref
         p = m.t_proc[run.thread]
         at = states[run.steps[-1]]  # the state before the run's last step
         if op.kind == "read":
-            run.expect = expect_at(m, at, p, m.vpage_index[op.get("page")])
+            run.expect = expect_at(m, at, p, op.v)
         elif op.kind == "device_read":
-            r = m.ref_index[op.get("ref")]
+            r = op.ref
             owner, v = m.ref_owner[r], m.ref_vpage[r]
             run.expect = expect_at(m, at, owner, v)
             run.owner_maps = bool(at[m.pv[owner][v] + V_VMA]) and not at[m.refix[r] + R_DETACHED]

@@ -60,8 +60,11 @@ def complete(m: MMModel, labels: list) -> list:
         t, pc = m.label_parts(lab)[:2]
         started[t] = pc
     for _ in range(1000):
+        # an op is open while its thread's pc still points at it (a menu thread: until
+        # it is idle again, pc 0)
         open_threads = [t for t, pc in started.items()
-                        if m.threads[t].process != "kernel" and state[m.th[t]] == pc]
+                        if m.threads[t].process != "kernel" and state[m.th[t]] == pc
+                        and not (m.is_menu[t] and pc == 0)]
         if not open_threads:
             break
         moves = [(lab, nxt) for lab, nxt in m.successors(state)
@@ -78,17 +81,10 @@ def sequentialize(m: MMModel, labels: list, prop: str, limit: int = 20_000) -> l
     each to its end before the next, and still violates `prop` (None if there is none).
     Shortest counterexamples often interleave steps that need not interleave (a zap
     finishing after the write that leaks): user space can replay the sequential one."""
-    order, seen = [], set()
-    for lab in labels:
-        t, pc = m.label_parts(lab)[:2]
-        if m.threads[t].process == "kernel":
-            continue
-        if (t, pc) not in seen:
-            seen.add((t, pc))
-            order.append((t, pc))
+    order = [(r.thread, r.pc) for r in schedule_mod.build(m, labels).runs]
     budget = [limit]
 
-    def search(state, k, states, path):
+    def search(state, k, started, states, path):
         budget[0] -= 1
         if budget[0] < 0:
             return None
@@ -97,17 +93,17 @@ def sequentialize(m: MMModel, labels: list, prop: str, limit: int = 20_000) -> l
         if k == len(order):
             return None
         t, pc = order[k]
-        if state[m.th[t]] > pc:  # the op has finished: on to the next one
-            return search(state, k + 1, states, path)
+        if started and state[m.th[t]] != pc:  # the op has finished: on to the next one
+            return search(state, k + 1, False, states, path)
         for lab, nxt in m.successors(state):
             if m.label_parts(lab)[:2] == (t, pc):
-                found = search(nxt, k, states + [nxt], path + [lab])
+                found = search(nxt, k, True, states + [nxt], path + [lab])
                 if found is not None:
                     return found
         return None
 
     start = m.initial_states()[0]
-    return search(start, 0, [start], [])
+    return search(start, 0, False, [start], [])
 
 
 def _sequential_if_possible(m: MMModel, labels: list, prop: str | None) -> list:
