@@ -1088,8 +1088,12 @@ def kernel_check(scenarios, policy, policy_files, as_json, attempts, timeout_ms,
     from .reproduce import kernel_check as kc
     from .reproduce.setup import SetupError, machine_setup
 
+    import shutil
+
     extra = load_policy_files(policy_files)
     loaded = load_all(scenarios)
+    if shutil.which(kc.compiler()) is None:
+        _fail(f"$CC: C compiler '{kc.compiler()}' not found (install gcc or set CC)")
     name = policy or kc.preset_for_kernel()
     for sc in loaded:
         try:

@@ -293,6 +293,12 @@ def test_reproduce_bad_input(args, message):
     assert message in r.output and "Traceback" not in r.output
 
 
+def test_kernel_check_without_a_compiler(monkeypatch):
+    monkeypatch.setenv("CC", "no-such-cc")
+    r = CliRunner().invoke(main, ["kernel-check", "scenarios/cow/basic--base.yaml"])
+    assert r.exit_code == 2 and "$CC: C compiler 'no-such-cc' not found" in r.output
+
+
 def test_kernel_check_bad_policy():
     r = CliRunner().invoke(main, ["kernel-check", "-p", "nope", "scenarios/cow/basic--base.yaml"])
     assert r.exit_code == 2 and "--policy: unknown policy 'nope'" in r.output
