@@ -989,7 +989,11 @@ def compare(scenarios, policies, depth, policy_files, properties, fmt, output, p
               help="Default attempts compiled into the program (races: 200, else 1).")
 @click.option("--timeout", "timeout_ms", type=click.IntRange(min=1), default=5000,
               show_default=True, help="Milliseconds a point of the schedule may take.")
-def reproduce(source, policy, policy_files, prop, scenario_path, output, attempts, timeout_ms):
+@click.option("--max-states", type=click.IntRange(min=1), default=None,
+              help="With a scenario: bound each search for a counterexample (default: the "
+                   "scenario's own bound).")
+def reproduce(source, policy, policy_files, prop, scenario_path, output, attempts, timeout_ms,
+              max_states):
     """Write a C program that runs a counterexample TRACE.json (or a scenario's execution)
     on the real kernel and reports, as TAP, whether the kernel violates the properties.
 
@@ -1031,7 +1035,8 @@ def reproduce(source, policy, policy_files, prop, scenario_path, output, attempt
         if prop is not None and prop not in sc.properties:
             _fail(f"--property: unknown property '{prop}' for {source} "
                   f"(it checks: {', '.join(sc.properties)})")
-        verdicts, ws = witness.for_scenario(sc, says, load_policy_files(policy_files))
+        verdicts, ws = witness.for_scenario(sc, says, load_policy_files(policy_files),
+                                            max_states=max_states)
         chosen = [x for x in ws if prop in x.properties] if prop else \
             [x for x in ws if any(verdicts.get(q) == "violated" for q in x.properties)]
         w = (chosen or ws)[0]

@@ -316,11 +316,23 @@ def check_trace_obj(obj, report: Report):
     except KeyError:
         report.count("trace", "rendered")
         return
+    model = MMModel(sc, policy)
     try:
-        check_trace(MMModel(sc, policy), trace)
+        check_trace(model, trace)
         report.count("trace", "replayed")
     except ReplayError:
         report.count("trace", "replay refused")
+        return
+    # a trace that replays becomes a C program (mmcheck reproduce)
+    from .reproduce import cgen, witness
+
+    try:
+        w = witness.from_trace(model, trace)
+    except ReplayError:
+        report.count("trace", "reproduce refused")
+        return
+    cgen.generate(w.schedule(), origin=w.why)
+    report.count("trace", "reproduced")
 
 
 CLI_COMMANDS = [
@@ -331,6 +343,8 @@ CLI_COMMANDS = [
      "fingerprints"],
     ["run", "{scenario}", "--no-trace", "--no-render", "--depth", "5", "--max-memory", "8G"],
     ["replay", "{trace}"],
+    ["reproduce", "{trace}", "-o", "{out}/r.c"],
+    ["reproduce", "{scenario}", "-o", "{out}/r.c", "--max-states", "2000"],
     ["render", "{trace}", "-o", "{out}/x.dot"],
     ["compare", "{scenario}", "--depth", "2..3", "--format", "json"],
     ["policies", "--policy-file", "{policy}"],

@@ -293,6 +293,16 @@ def test_reproduce_bad_input(args, message):
     assert message in r.output and "Traceback" not in r.output
 
 
+def test_reproduce_trace_of_an_unknown_property(tmp_path):
+    trace = load_trace("counterexamples/classics/gup-fast-pin-racing-fork--v5.9--no-leak.json")
+    trace["property"] = "no-such"
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(trace))
+    r = CliRunner().invoke(main, ["reproduce", str(path)])
+    assert r.exit_code == 2
+    assert "property 'no-such' is not checked by this scenario" in r.output
+
+
 def test_kernel_check_without_a_compiler(monkeypatch):
     monkeypatch.setenv("CC", "no-such-cc")
     r = CliRunner().invoke(main, ["kernel-check", "scenarios/cow/basic--base.yaml"])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..model.model import MMModel
 from ..model.policy import PRESETS, resolve
 from ..report.runner import policy_defs, run_policy
-from ..report.trace import _follow
+from ..report.trace import ReplayError, _follow
 from ..scenario.spec import Scenario
 from . import schedule as schedule_mod
 
@@ -117,18 +117,22 @@ def _sequential_if_possible(m: MMModel, labels: list, prop: str | None) -> list:
 def from_trace(m: MMModel, trace: dict) -> Witness:
     """The execution a saved trace records (completed; run one operation at a time when
     that violates the property as well)."""
-    _states, labels = _follow(m, trace["labels"], trace.get("format", "mmcheck-trace/2"))
     prop = trace.get("property")
+    if prop is not None and prop not in m.property_kind:
+        raise ReplayError(f"property '{prop}' is not checked by this scenario")
+    _states, labels = _follow(m, trace["labels"], trace.get("format", "mmcheck-trace/2"))
     labels = _sequential_if_possible(m, labels, prop)
     return Witness(m, complete(m, labels),
                    f"{prop}: counterexample under {m.policy.name}" if prop else "trace",
                    [prop] if prop else [])
 
 
-def for_scenario(sc: Scenario, policy_name: str, extra_defs=()) -> tuple[dict, list[Witness]]:
-    """(the model's verdicts under the policy, the executions that test them)."""
+def for_scenario(sc: Scenario, policy_name: str, extra_defs=(),
+                 max_states: int | None = None) -> tuple[dict, list[Witness]]:
+    """(the model's verdicts under the policy, the executions that test them);
+    `max_states` bounds every search (default: the scenario's bound)."""
     defs = policy_defs(sc, extra_defs)
-    run = run_policy(sc, policy_name, defs=defs)
+    run = run_policy(sc, policy_name, defs=defs, max_states=max_states)
     verdicts = {v.name: v.verdict for v in run.verdicts}
     witnesses: list[Witness] = []
     pending = []
@@ -142,7 +146,7 @@ def for_scenario(sc: Scenario, policy_name: str, extra_defs=()) -> tuple[dict, l
     for era in PRESETS:
         if not pending or era == policy_name:
             continue
-        other = run_policy(sc, era, defs=defs, properties=None)
+        other = run_policy(sc, era, defs=defs, max_states=max_states)
         for v in other.verdicts:
             if v.name in pending and v.trace is not None:
                 witnesses.append(_from_run_trace(sc, era, defs, v.trace,
