@@ -1037,8 +1037,12 @@ def reproduce(source, policy, policy_files, prop, scenario_path, output, attempt
                   f"(it checks: {', '.join(sc.properties)})")
         verdicts, ws = witness.for_scenario(sc, says, load_policy_files(policy_files),
                                             max_states=max_states)
-        chosen = [x for x in ws if prop in x.properties] if prop else \
-            [x for x in ws if any(verdicts.get(q) == "violated" for q in x.properties)]
+        # --property's execution; else the first violated property's counterexample under
+        # the policy; else the policy's own (sequential) execution
+        chosen = ([x for x in ws if prop in x.properties] if prop else
+                  [x for x in ws if x.model.policy.name == says
+                   and any(verdicts.get(q) == "violated" for q in x.properties)]
+                  or [x for x in ws if x.model.policy.name == says])
         w = (chosen or ws)[0]
     sched = w.schedule()
     prog = cgen.generate(sched, origin=w.why, model_says=verdicts, model_policy=says,

@@ -396,3 +396,36 @@ def test_missing_swap_is_a_skip_with_its_reason(tmp_path):
     else:
         assert code == 0, out
         assert kernel_check.parse_result(out)["attempts"] == 1
+
+
+@needs_kernel
+def test_an_incoherent_pin_is_caught(tmp_path):
+    """Mutation: the final probe through the io_uring pin expects another byte than the
+    one it writes; the program must report the pin incoherent."""
+    w = _witness("scenarios/cow/iouring-fork--base.yaml", "latest", "pin-coherent")
+    source = _program_of(w).source
+    mutated, n = re.subn(r'judge_coherent\((\d+), (\d+), "R", 0xEE\)',
+                         r'judge_coherent(\1, \2, "R", 0xEF)', source)
+    assert n == 1
+    code, out = _build_and_run(mutated, tmp_path, "mutated")
+    assert code == 1, out
+    assert re.search(r"^not ok \d+ - pin-coherent: .*reference R reads garbage but A's page "
+                     r"table shows the probe", out, re.M)
+
+
+@needs_kernel
+def test_an_unreported_store_is_caught(tmp_path):
+    """Mutation: the page is never write-protected, so the store does not block and the
+    monitor's read finds no message: wp-reported must say `not ok`."""
+    if cgen_need("need_uffd_wp(UFFD_FEATURE_WP_UNPOPULATED)", tmp_path):
+        pytest.skip("userfaultfd WP_UNPOPULATED not available here")
+    w = _witness("scenarios/uffd/b0_wp_unpopulated_fixes_it.yaml", "latest", "wp-reported")
+    source = _program_of(w, timeout_ms=500).source
+    mutated, n = re.subn(r"uffd_writeprotect\(uffd, page\[0\], page_size\[0\], 1, 0\)", "0",
+                         source)
+    assert n == 1
+    code, out = _build_and_run(mutated, tmp_path, "mutated")
+    assert code == 1, out
+    assert re.search(r"^not ok \d+ - wp-reported: violated in 1 of 1 attempts: A: the store "
+                     r"to X landed without a uffd-wp message", out, re.M)
+    assert re.search(r"^ok \d+ - schedule", out, re.M)  # the monitor's read gave up in time

@@ -749,10 +749,12 @@ RT void *uffd_monitor_thread(void *arg)
             self.emit(f"\t\terr = uffd < 0 ? -EBADF : uffd_wake_range(uffd, page[{v}], {size});")
         elif k == "uffd_read":
             self.emit("\t\tstruct uffd_msg msg;")
-            self.emit("\t\tif (uffd < 0 || uffd_wait_msg(uffd, &msg, timeout_ms))")
+            self.emit("\t\t/* half the point's time: the read reports, before the coordinator "
+                      "gives up on the point */")
+            self.emit("\t\tif (uffd < 0 || uffd_wait_msg(uffd, &msg, timeout_ms / 2))")
             self.emit(f'\t\t\tnote_violation(P_WP_REPORTED, "{m.threads[t].qualname}: '
                       f'uffd_read found no uffd-wp message in %d ms: a store was not reported",'
-                      f" timeout_ms);")
+                      f" timeout_ms / 2);")
             self.emit("\t\telse")
             self.emit("\t\t\tcount_msg(&msg);")
             self.emit("\t\t(void)err;")
