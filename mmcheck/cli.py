@@ -997,7 +997,7 @@ def reproduce(source, policy, policy_files, prop, scenario_path, output, attempt
     """Write a C program that runs a counterexample TRACE.json (or a scenario's execution)
     on the real kernel and reports, as TAP, whether the kernel violates the properties.
 
-    Build it with `gcc -O2 -Wall -o repro repro.c -lpthread` and run it as root. Steps
+    Build it with `gcc -O2 -Wall -o repro repro.c -lpthread` and run it. Steps
     inside a kernel operation cannot be scheduled from user space: such races run
     `--attempts` times, and the program's header lists the steps it could not order.
     """

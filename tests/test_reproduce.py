@@ -429,3 +429,26 @@ def test_an_unreported_store_is_caught(tmp_path):
     assert re.search(r"^not ok \d+ - wp-reported: violated in 1 of 1 attempts: A: the store "
                      r"to X landed without a uffd-wp message", out, re.M)
     assert re.search(r"^ok \d+ - schedule", out, re.M)  # the monitor's read gave up in time
+
+
+@needs_kernel
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+def test_programs_run_without_root(tmp_path):
+    """As nobody: the userfaultfd falls back to user-mode-only (vm.unprivileged_userfaultfd
+    is 0 on most machines) and the B0 program still reports the unreported store."""
+    import tempfile
+
+    if cgen_need("need_uffd_wp(0)", tmp_path):
+        pytest.skip("userfaultfd WP not available here")
+    w = _witness("scenarios/uffd/b0_unpopulated.yaml", "v6.18", "wp-unpopulated")
+    shared = tempfile.mkdtemp(prefix="mmcheck-nobody-")
+    try:
+        os.chmod(shared, 0o755)
+        binary, err = kernel_check.build(_program_of(w).source, shared, "b0")
+        assert not err, err
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            binary], capture_output=True, text=True, timeout=120, cwd=shared)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert kernel_check.parse_result(r.stdout)["violated"]["wp-unpopulated"] == 1

@@ -171,7 +171,7 @@ class Generator:
                  f"execution: {self.origin} ({len(s.labels)} model steps, policy "
                  f"{m.policy.name})",
                  "", "Build: gcc -O2 -Wall -o repro repro.c -lpthread",
-                 "Run as root: ./repro [--attempts N] [--timeout MS]   (TAP output)", "",
+                 "Run: ./repro [--attempts N] [--timeout MS]   (TAP output; root not needed)", "",
                  "Schedule (each line runs after the previous one has returned):"]
         for k, point in enumerate(s.points, 1):
             names = [self._run_text(j) for j in point.runs]

@@ -421,6 +421,8 @@ RT const char *need_uffd_wp(uint64_t features)
 	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	static char why[160];
 
+	if (fd < 0 && errno == EPERM)
+		fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 	if (fd < 0)
 		return "userfaultfd not available (vm.unprivileged_userfaultfd, or not built)";
 	if (ioctl(fd, UFFDIO_API, &api)) {
@@ -526,6 +528,10 @@ RT int uffd_open(uint64_t features)
 	struct uffdio_api api = {.api = UFFD_API, .features = features};
 	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
+	/* without privilege (vm.unprivileged_userfaultfd=0) only user-mode faults may be
+	 * handled, which is all a program's own stores need */
+	if (fd < 0 && errno == EPERM)
+		fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 	if (fd < 0)
 		return -errno;
 	if (ioctl(fd, UFFDIO_API, &api)) {
