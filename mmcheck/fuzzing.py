@@ -358,7 +358,10 @@ def check_cli(args, report: Report, workdir: str):
 
     result = CliRunner().invoke(main, args, catch_exceptions=True)
     out = result.output or ""
-    err = getattr(result, "stderr", "") or ""
+    try:
+        err = result.stderr or ""
+    except ValueError:  # click < 8.2 without mix_stderr=False: stderr is in `output`
+        err = ""
     text = out + err
     if result.exit_code not in (0, 1, 2, 4) or "Traceback" in text:
         raise AssertionError(f"exit {result.exit_code} for mmcheck {' '.join(args)}: "

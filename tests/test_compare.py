@@ -175,6 +175,7 @@ class _Tags(HTMLParser):
 
 @needs_dot
 def test_html_format(tmp_path):
+    pytest.importorskip("matplotlib")  # --plot (not installed in CI's PyPy run)
     out = tmp_path / "r.html"
     r = invoke(CLASSIC, "--depth", "11..12", "--policies", "v5.7,v5.9", "--format", "html",
                "-o", out, "--plot", tmp_path / "p.svg")

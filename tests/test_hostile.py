@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import resource
 import signal
@@ -117,7 +118,8 @@ def test_render_refuses_snapshots_of_the_wrong_shape(tmp_path, snapshot_change):
     path = _trace_file(tmp_path)
     trace = json.load(open(path))
     snapshot_change(trace["steps"][1]["state"])
-    open(path, "w").write(json.dumps(trace))
+    with open(path, "w") as f:  # closed before the CLI reads it (PyPy closes files late)
+        f.write(json.dumps(trace))
     r = CliRunner().invoke(main, ["render", path, "-o", str(tmp_path / "x.svg")])
     assert r.exit_code == 2 and "invalid trace: steps[1].state" in r.output, r.output
 
@@ -253,6 +255,9 @@ def test_workers_die_with_a_killed_parent(tmp_path):
                          and "Z" not in open(f"/proc/{k}/stat").read().split()[2]]
 
 
+@pytest.mark.skipif(platform.python_implementation() == "PyPy",
+                    reason="PyPy's JIT aborts (SIGABRT) when the address-space limit is hit "
+                           "instead of raising MemoryError; --max-memory still applies")
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_running_out_of_memory_gives_the_partial_result_and_exit_4(tmp_path, workers):
     p = _start(["run", BIG, "-p", "anon_exclusive", "--no-trace", "--no-render", "-j", workers],

@@ -82,7 +82,12 @@ def write(g: nx.MultiDiGraph, path: str) -> None:
     elif suffix == ".json":
         import json
 
-        Path(path).write_text(json.dumps(nx.node_link_data(g, edges="edges"), indent=1))
+        try:
+            data = nx.node_link_data(g, edges="edges")
+        except TypeError:  # networkx < 3.4 names them "links", and has no `edges=`
+            data = nx.node_link_data(g)
+            data["edges"] = data.pop("links")
+        Path(path).write_text(json.dumps(data, indent=1))
     elif suffix == ".dot":
         Path(path).write_text(to_dot(g))
     else:
