@@ -680,13 +680,9 @@ def policies(diff, policy_files):
 @click.option("--policy-file", "policy_files", multiple=True, type=click.Path(exists=True, dir_okay=False))
 def replay(trace_file, scenario_path, policy_files):
     """Re-execute a saved trace against its scenario and confirm the violation."""
-    from .report import render as rendering
     from .report.trace import ReplayError, check_trace
 
-    try:
-        trace = rendering.load_trace(trace_file)
-    except (ValueError, OSError) as e:
-        _fail(str(e))
+    trace = _read_trace(trace_file)
     model = _trace_model(trace_file, trace, scenario_path, policy_files)
     try:
         confirmed, reason = check_trace(model, trace)
@@ -699,6 +695,16 @@ def replay(trace_file, scenario_path, policy_files):
         sys.exit(0)
     console.print(f"[red]not confirmed[/red]: {escape(str(reason))}")
     sys.exit(1)
+
+
+def _read_trace(path):
+    """A saved trace, checked against its schema (bad input: one line, exit 2)."""
+    from .report import render as rendering
+
+    try:
+        return rendering.load_trace(path)
+    except (ValueError, OSError) as e:
+        _fail(str(e))
 
 
 def _trace_model(trace_file, trace, scenario_path, policy_files):
@@ -872,10 +878,7 @@ def render_cmd(trace_file, output, no_return, scenario_path, policy_files, max_s
     if Path(output).suffix.lower() not in (".svg", ".png", ".dot"):
         _fail(f"-o {output}: the file must end in .svg, .png or .dot")
     check_output_file("-o", output)
-    try:
-        trace = rendering.load_trace(trace_file)
-    except (ValueError, OSError) as e:
-        _fail(str(e))
+    trace = _read_trace(trace_file)
     step = None
     if no_return:
         model = _trace_model(trace_file, trace, scenario_path, policy_files)
@@ -1003,17 +1006,13 @@ def reproduce(source, policy, policy_files, prop, scenario_path, output, attempt
     """
     from .reproduce import cgen, witness
     from .reproduce.kernel_check import preset_for_kernel
-    from .report import render as rendering
     from .report.runner import policy_defs
     from .report.trace import ReplayError
 
     if output:
         check_output_file("-o", output)
     if source.endswith(".json"):
-        try:
-            trace = rendering.load_trace(source)
-        except (ValueError, OSError) as e:
-            _fail(str(e))
+        trace = _read_trace(source)
         model = _trace_model(source, trace, scenario_path, policy_files)
         try:
             w = witness.from_trace(model, trace)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 from dataclasses import dataclass, field
 
 from ..model.model import MMModel
@@ -586,9 +585,7 @@ RT void *uffd_monitor_thread(void *arg)
             self.emit(f"\tif (wait_exited(R->pids[{c.target}], -1))")
             self.emit(f"\t\t{fail};")
         elif k in ("munmap", "dontneed", "mprotect", "pageout"):
-            from ..model.steps import ERROR
-            model_ok = int(not any(ERROR in outcome(m.label_parts(s.labels[i])[2]).tags
-                                   for i in run.steps))
+            model_ok = self._model_ok(run)
             call = {"munmap": f"munmap({where}, page_size[{v}])",
                     "dontneed": f"madvise({where}, page_size[{v}], MADV_DONTNEED)",
                     "pageout": f"madvise({where}, page_size[{v}], MADV_PAGEOUT)",
@@ -607,12 +604,9 @@ RT void *uffd_monitor_thread(void *arg)
                 self.emit(f"\t\tmadvise({where}, page_size[{v}], MADV_PAGEOUT);")
                 self.emit("\t}")
             if k == "pageout" and model_ok:
-                from ..model import codec
-                from ..model.kernel.common import V_PTE
-                after = s.states[run.steps[-1] + 1]
-                swapped = int(codec.kind(after[m.pv[p][v] + V_PTE]) == codec.SWAP)
-                self.emit(f"\tif (!!(pagemap_entry({where}) & PM_SWAP) != {swapped})")
+                swapped = self._swapped_after(run, p, v)
                 did, model_did = ("kept", "swapped it out") if swapped else ("swapped out", "kept it")
+                self.emit(f"\tif (!!(pagemap_entry({where}) & PM_SWAP) != {int(swapped)})")
                 self.emit(f'\t\tdiverged("{m.threads[t].qualname}: MADV_PAGEOUT {did} '
                           f'{m.vpages[v]} where the model\'s execution {model_did}");')
         elif k == "clear_refs":
@@ -645,12 +639,9 @@ RT void *uffd_monitor_thread(void *arg)
                 self.emit(f"\t\t\t{fail};")
                 self.emit("\t}")
             else:
-                from ..model.steps import ERROR
-                model_ok = int(not any(ERROR in outcome(m.label_parts(s.labels[i])[2]).tags
-                                       for i in run.steps))
                 what = _c(f"{m.threads[t].qualname}: {op.describe()}")
                 self.emit(f"\tcheck_result({what}, ring_pin(&ring_{r}, {where}, page_size[{v}]), "
-                          f"{model_ok}, -1);")
+                          f"{self._model_ok(run)}, -1);")
         elif k in ("device_read", "device_write", "put"):
             r = c.ref
             ref = m.sc_refs[r]
@@ -685,6 +676,12 @@ RT void *uffd_monitor_thread(void *arg)
         else:
             raise Unsupported(f"{k}: no C for it")
 
+    def _model_ok(self, run) -> int:
+        """1 if the model's execution of the run succeeded (no outcome tagged error)."""
+        from ..model.steps import ERROR
+        return int(not any(ERROR in outcome(self.m.label_parts(self.s.labels[i])[2]).tags
+                           for i in run.steps))
+
     def _swapped_after(self, run, p, v) -> bool:
         from ..model import codec
         from ..model.kernel.common import V_PTE
@@ -714,10 +711,8 @@ RT void *uffd_monitor_thread(void *arg)
     def _syscall_op(self, t, run, op, p, v) -> None:
         """userfaultfd ioctls, mremap, mmap: their result against the scenario's `result:`
         and the model's execution (check_result)."""
-        from ..model.steps import ERROR
         m, k = self.m, op.kind
-        model_ok = int(not any(ERROR in outcome(m.label_parts(self.s.labels[i])[2]).tags
-                               for i in run.steps))
+        model_ok = self._model_ok(run)
         c = self.compiled(run)
         expected = {None: -1, "ok": 1, "error": 0}[dict(c.expect).get("result")]
         what = _c(f"{m.threads[t].qualname}: {op.describe()}")
@@ -1091,6 +1086,3 @@ def obj_fd_is_anon(m: MMModel, o: int) -> bool:
 def generate(sched: Schedule, **kw) -> Program:
     return Generator(sched, **kw).generate()
 
-
-def shell_quote(args) -> str:
-    return " ".join(shlex.quote(a) for a in args)

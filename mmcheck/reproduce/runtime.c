@@ -66,17 +66,22 @@ RT struct results *R;
 RT int go_pipe[MAX_THREADS][2]; /* the coordinator releases thread t through go_pipe[t] */
 RT int done_pipe[2];            /* threads report back to the coordinator here */
 
+/* count an event; the first one's reason is kept (any process of the attempt may call) */
+RT void count_first(int *count, char *why, size_t size, const char *fmt, va_list ap)
+{
+	pthread_mutex_lock(&R->lock);
+	if (!(*count)++)
+		vsnprintf(why, size, fmt, ap);
+	pthread_mutex_unlock(&R->lock);
+}
+
 RT void note_violation(int prop, const char *fmt, ...)
 {
 	va_list ap;
 
-	pthread_mutex_lock(&R->lock);
-	if (!R->violated[prop]++) {
-		va_start(ap, fmt);
-		vsnprintf(R->why[prop], sizeof(R->why[prop]), fmt, ap);
-		va_end(ap);
-	}
-	pthread_mutex_unlock(&R->lock);
+	va_start(ap, fmt);
+	count_first(&R->violated[prop], R->why[prop], sizeof(R->why[prop]), fmt, ap);
+	va_end(ap);
 }
 
 /* the attempt cannot go on here (a facility is missing): report and stop this thread */
@@ -85,13 +90,9 @@ RT void attempt_skip(const char *fmt, ...)
 	va_list ap;
 	char c = 's';
 
-	pthread_mutex_lock(&R->lock);
-	if (!R->skipped++) {
-		va_start(ap, fmt);
-		vsnprintf(R->skip_why, sizeof(R->skip_why), fmt, ap);
-		va_end(ap);
-	}
-	pthread_mutex_unlock(&R->lock);
+	va_start(ap, fmt);
+	count_first(&R->skipped, R->skip_why, sizeof(R->skip_why), fmt, ap);
+	va_end(ap);
 	if (write(done_pipe[1], &c, 1) != 1)
 		_exit(1);
 	for (;;)
@@ -587,13 +588,9 @@ RT void diverged(const char *fmt, ...)
 {
 	va_list ap;
 
-	pthread_mutex_lock(&R->lock);
-	if (!R->diverged++) {
-		va_start(ap, fmt);
-		vsnprintf(R->diverged_why, sizeof(R->diverged_why), fmt, ap);
-		va_end(ap);
-	}
-	pthread_mutex_unlock(&R->lock);
+	va_start(ap, fmt);
+	count_first(&R->diverged, R->diverged_why, sizeof(R->diverged_why), fmt, ap);
+	va_end(ap);
 }
 
 /* an operation's result against the scenario's `result:` (expected: -1 none, 1 success,

@@ -52,7 +52,6 @@ class Run:
     pc: int
     steps: list[int]  # positions in the execution (0-based label indices)
     blocked_after: int | None = None  # position of the step that blocked it (uffd-wp)
-    complete: bool = True  # its last step is in the execution
     expect: Expect | None = None  # for read / device_read: what the observation may see
     owner_maps: bool = True  # device_read of a coherent reference: the owner maps the page
 
@@ -153,10 +152,6 @@ def build(m: MMModel, labels: list) -> Schedule:
         out = outcome(oid)
         if (out.function, out.name) == BLOCKING:
             run.blocked_after = i
-    # a run is complete when the thread moved on (a menu thread back to idle)
-    for run in runs:
-        after = states[run.steps[-1] + 1]
-        run.complete = after[m.th[run.thread]] != run.pc  # T_PC: the record's first field
     # overlaps: another run's step inside a run's span, outside a uffd-wp sleep
     position_run = {}
     for k, run in enumerate(runs):

@@ -50,8 +50,7 @@ class Witness:
 def complete(m: MMModel, labels: list) -> list:
     """`labels` extended until every operation it started has finished (the thread moved
     past it), taking that thread's first enabled step each time."""
-    states, _ = m.initial_states(), None
-    state = states[0]
+    state = m.initial_states()[0]
     for lab in labels:
         state = next(nxt for l2, nxt in m.successors(state) if l2 == lab)
     labels = list(labels)
