@@ -46,7 +46,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .explorer import _NO_SUCCESSOR, Result, Trace, _Search, _StopSearch, extend, run_search
+from .explorer import _NO_SUCCESSOR, SEEN_RAW_LIMIT, Result, Trace, _Search, _StopSearch, extend, run_search
 
 BATCH = 8192            # successors looked up together
 SPILL_CHUNK = 4096      # states pickled together in a level's spill file
@@ -259,9 +259,19 @@ class FingerprintSearch(_Search):
 
         def flush():
             n = len(batch)
-            fps = np.fromiter((fingerprint(s) & _M64 for s in batch), dtype=np.uint64,
-                              count=n)
-            new = self.seen.add(fps).tolist() if n else []
+            if probe_index is None:  # every successor is looked up
+                fps = np.fromiter((fingerprint(s) & _M64 for s in batch), dtype=np.uint64,
+                                  count=n)
+                new = self.seen.add(fps).tolist() if n else []
+            else:  # not those the canonicalisation memo knows (duplicates)
+                fps = np.fromiter((fingerprint(batch[i]) & _M64 for i in probe_index),
+                                  dtype=np.uint64, count=len(probe_index))
+                new = [False] * n
+                if probe_index:
+                    for i, is_new in zip(probe_index, self.seen.add(fps).tolist()):
+                        if is_new:
+                            new[i] = True
+                probe_index.clear()
             self.generated += n
             label_counts = self.label_counts
             checks, steps = self.active_checks, self.active_steps
@@ -296,13 +306,39 @@ class FingerprintSearch(_Search):
             expanded.clear()
 
         add_successor, add_label = batch.append, labels.append
-        for index, state in enumerate(frontier):
-            for label, successor in successors(state):
-                add_successor(canonical(successor) if canonical is not None else successor)
-                add_label(label)
-            expanded.append((state, index, len(batch)))
-            if len(batch) >= BATCH:
-                flush()
+        if canonical is None:
+            probe_index = None
+            for index, state in enumerate(frontier):
+                for label, successor in successors(state):
+                    add_successor(successor)
+                    add_label(label)
+                expanded.append((state, index, len(batch)))
+                if len(batch) >= BATCH:
+                    flush()
+        else:
+            # the batch positions to look up: a successor the memo of canonicalised
+            # tuples knows (mmcheck.engine.explorer.SEEN_RAW_LIMIT) was looked up before
+            probe_index = []
+            add_probe = probe_index.append
+            seen = self.seen_raw
+            seen_add = seen.add
+            steps = bool(self.active_steps)  # they judge a duplicate's canonical form too
+            for index, state in enumerate(frontier):
+                for label, successor in successors(state):
+                    n_seen = len(seen)
+                    seen_add(successor)
+                    if len(seen) == n_seen:  # a duplicate
+                        add_successor(canonical(successor) if steps else None)
+                    else:
+                        if n_seen >= SEEN_RAW_LIMIT:
+                            seen.clear()
+                            seen_add(successor)
+                        add_probe(len(batch))
+                        add_successor(canonical(successor))
+                    add_label(label)
+                expanded.append((state, index, len(batch)))
+                if len(batch) >= BATCH:
+                    flush()
         flush()
         self.pending_frontier = None
         return nxt

@@ -26,8 +26,10 @@ one invariant a different one may be reported.
 
 from __future__ import annotations
 
+import marshal
 import multiprocessing
 import os
+import pickle
 from multiprocessing import connection as mp_connection
 import signal
 import time
@@ -346,6 +348,8 @@ class _Worker:
         self.visited: dict = {}
         self.levels: list[list] = []  # states this worker stored, per BFS level
         self.counts: defaultdict = defaultdict(int)
+        # successors before canonicalisation, already routed (explorer.SEEN_RAW_LIMIT)
+        self.seen_raw: set = set()
 
     def serve(self):
         while True:
@@ -382,10 +386,12 @@ class _Worker:
         visited, nxt = self.visited, []
         found, checks = [], [(n, self.checks[n]) for n in active if n in self.checks]
         covers = [(sm.cover, self.reached[sm.name]) for sm in self.sometimes]
+        setdefault, n = visited.setdefault, len(visited)
         for state, link in zip(states, links):
-            if state in visited:
-                continue
-            visited[state] = link
+            setdefault(state, link)  # one hash for probe and store
+            if len(visited) == n:
+                continue  # it was there
+            n += 1
             nxt.append(state)
             if checks:
                 for name, check in checks:
@@ -412,14 +418,14 @@ class _Worker:
         """Expand this worker's part of the frontier, exchange successors through the
         queues (streamed in batches), store what it owns."""
         def send(owner, batch_states, parents, last):
-            self.inboxes[owner].put((self.me, batch_states, parents, last))
+            self.inboxes[owner].put((self.me, _encode((batch_states, parents)), last))
 
         own_states, own_links, tally = self.expand(active, send)
         received: dict = defaultdict(list)
         done = 0
         while done < self.workers - 1:
-            sender, batch_states, parents, last = self.inboxes[self.me].get()
-            received[sender].append((batch_states, parents))
+            sender, blob, last = self.inboxes[self.me].get()
+            received[sender].append(_decode(blob))
             done += last
         return self.merge(own_states, own_links, received, tally, active)
 
@@ -444,11 +450,30 @@ class _Worker:
         base = (depth * w + me) << _INDEX_BITS
         steps = [(n, self.step_checks[n]) for n in active if n in self.step_checks]
         step_found = []
+        seen = self.seen_raw
+        seen_add = seen.add
+        limit = explorer.SEEN_RAW_LIMIT
         for index, state in enumerate(frontier):
             any_successor = False
             for label, succ in successors(state):
                 any_successor = True
                 if canonical is not None:
+                    n_seen = len(seen)
+                    seen_add(succ)
+                    if len(seen) == n_seen:  # canonicalised and routed before: a duplicate
+                        counts[label] += 1
+                        if steps:
+                            succ = canonical(succ)
+                            for name, check in steps:
+                                reason = check(state, label, succ)
+                                if reason is not None:
+                                    step_found.append((name, state, str(reason), label,
+                                                       succ))
+                                    steps = [c for c in steps if c[0] != name]
+                        continue
+                    if n_seen >= limit:
+                        seen.clear()
+                        seen_add(succ)
                     succ = canonical(succ)
                 counts[label] += 1
                 if steps:
@@ -504,6 +529,21 @@ class _Worker:
                 "violations": found, "final": final, "stuck": stuck,
                 "first_stuck": first_stuck, "transitions": sum(self.counts.values()),
                 "reached": reached}
+
+
+def _encode(batch) -> bytes:
+    """A batch of successors for another worker: marshal is 2x faster than pickle for
+    tuples of ints both ways, and the queue's feeder thread (which would pickle while
+    this worker expands, holding the GIL) then only copies bytes.  States marshal
+    cannot write (instances of classes) go as a pickle."""
+    try:
+        return b"M" + marshal.dumps(batch)
+    except ValueError:
+        return b"P" + pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+
+
+def _decode(blob: bytes):
+    return marshal.loads(blob[1:]) if blob[:1] == b"M" else pickle.loads(blob[1:])
 
 
 # parent links: ((level * workers + owner) << _INDEX_BITS) | index in that level's list

@@ -97,39 +97,80 @@ def menu_choose(m, s, t):
     """An idle menu thread starts any enabled instantiation (its first step runs now):
     [(label, successor)]."""
     out = []
-    b = m.th[t]
-    p = m.t_proc[t]
-    refix = m.refix
-    held = sum(1 for r in m.menu_refs_of[p] if s[refix[r]])
-    prog = m.programs[t]
-    for i in range(1, len(prog)):
-        op = prog[i]
-        if op.max_uses is not None and s[op.counter_ix] >= op.max_uses:
+    append = out.append
+    pc_ix, proc_refs, limit, table = m.menu_table[t]
+    held = 0
+    for ix in proc_refs:
+        if s[ix]:
+            held += 1
+    lpc, larg, loid = m.label_pc, m.label_arg, m.label_oid
+    for i, op, start, guard, guard_ix, counter_ix, max_uses, lower_children in table:
+        if max_uses is not None and s[counter_ix] >= max_uses:
             continue
-        kind = op.kind
-        if kind == "gup":
-            if s[refix[op.ref]] or held >= m.menu_ref_limit:
+        if guard == _GUP:
+            if s[guard_ix] or held >= limit:
                 continue
-        elif kind in ("put", "device_read", "device_write"):
-            if not s[refix[op.ref]]:
+        elif guard == _HELD:
+            if not s[guard_ix]:
                 continue
-        elif kind == "fork":
+        elif guard == _FORK:
             # the lowest unborn process slot is the child (the others are the same)
-            if s[m.proc[op.child] + P_STATUS] != UNBORN or any(
-                    s[m.proc[c] + P_STATUS] == UNBORN for c in range(1, op.child)):
+            if s[guard_ix] != UNBORN or any(s[c] == UNBORN for c in lower_children):
                 continue
         l0 = list(s)
-        l0[b + T_PC] = i
-        if op.max_uses is not None or kind == "fork":  # unbounded ones are not counted
-            l0[op.counter_ix] += 1
-        r = op.start(m, tuple(l0), t, op)
+        l0[pc_ix] = i
+        if counter_ix is not None:  # unbounded ones are not counted
+            l0[counter_ix] += 1
+        # the start step reads l0 and returns a copy (no step keeps, hashes or slices the
+        # state it is given), so it needs no tuple of its own
+        r = start(m, l0, t, op)
         if r is None:
             continue
+        base = t + lpc * i
         if type(r) is list:
-            out.extend((m.label(t, i, oid, arg), tuple(l)) for (oid, arg), l in r)
+            for (oid, arg), l in r:
+                append((base + larg * arg + loid * oid, tuple(l)))
         else:
-            out.append((m.label(t, i, r[0]), tuple(r[1])))
+            append((base + loid * r[0], tuple(r[1])))
     return out
+
+
+# menu guards (compile_menu_table); compared by value: a model pickled to a Ray actor
+# carries copies of them
+_NONE, _GUP, _HELD, _FORK = range(4)
+
+
+def compile_menu_table(m):
+    """Per menu thread: (its pc position, its process's reference positions, the menu's
+    reference limit, per instantiation (index, op, start, guard, guard position, counter
+    position when counted, max uses, the status positions of lower child slots)) - the
+    guards of `menu_choose`, resolved once."""
+    tables = []
+    for t in range(len(m.threads)):
+        if not m.is_menu[t]:
+            tables.append(None)
+            continue
+        p = m.t_proc[t]
+        rows = []
+        prog = m.programs[t]
+        for i in range(1, len(prog)):
+            op = prog[i]
+            kind = op.kind
+            guard, guard_ix = _NONE, None
+            lower = ()
+            if kind == "gup":
+                guard, guard_ix = _GUP, m.refix[op.ref]
+            elif kind in ("put", "device_read", "device_write"):
+                guard, guard_ix = _HELD, m.refix[op.ref]
+            elif kind == "fork":
+                guard, guard_ix = _FORK, m.proc[op.child] + P_STATUS
+                lower = tuple(m.proc[c] + P_STATUS for c in range(1, op.child))
+            counted = op.max_uses is not None or kind == "fork"
+            rows.append((i, op, op.start, guard, guard_ix, op.counter_ix if counted else None,
+                         op.max_uses, lower))
+        tables.append((m.th[t] + T_PC, [m.refix[r] for r in m.menu_refs_of[p]],
+                       m.menu_ref_limit, rows))
+    return tables
 
 
 def is_final(m, s):

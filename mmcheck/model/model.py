@@ -63,6 +63,7 @@ class MMModel(CompiledScenario):
         self.symmetry = None
         if self.menu_instances is not None:
             self.compile_menu(self.counter_base)
+            self.menu_table = interpreter.compile_menu_table(self)
             if symmetry:
                 # interchangeable menu processes and pages (mmcheck.model.symmetry)
                 self.symmetry = Symmetry(self)

@@ -140,24 +140,35 @@ class Symmetry:
     # ------------------------------------------------------------------ canonical form
     def canonical(self, s):
         """The canonical representative of s under process, page, frame and slot renaming."""
-        renamings = self.renamings(s)
+        # renamings(s), inlined: this runs once per successor
+        statuses = self._status(s)
+        renamings = self._by_status.get(statuses)
+        if renamings is None:
+            renamings = self._renamings_for(statuses)
+        if type(renamings) is tuple:
+            renamings = renamings[self._forks_used_up(s)]
         canon = self.frames_canonical
         if not renamings:
             return canon(s)
         best_key = self._identity_key(s)
-        tied = [None]  # None: the identity
+        best = None  # None: the identity
+        tied = None  # the other renamings with the same key as `best`
         for g in renamings:
             k = g.key(s)
             if k < best_key:
-                best_key, tied = k, [g]
+                best_key, best, tied = k, g, None
             elif k == best_key:
-                tied.append(g)
-        best = None
-        for g in tied:
-            c = canon(s) if g is None else canon(g.apply(s))
-            if best is None or c < best:
-                best = c
-        return best
+                if tied is None:
+                    tied = [g]
+                else:
+                    tied.append(g)
+        out = canon(s) if best is None else canon(best.apply(s))
+        if tied is not None:
+            for g in tied:
+                c = canon(g.apply(s))
+                if c < out:
+                    out = c
+        return out
 
     def renamings(self, s) -> list:
         """The allowed non-identity renamings at s (see the module doc)."""
