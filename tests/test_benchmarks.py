@@ -32,3 +32,20 @@ def test_store_benchmark_compares_the_stores():
     assert (exact["store"], fp["store"]) == ("exact", "fingerprints")
     assert fp["same_as_exact"] and fp["states"] == exact["states"] > 10
     assert fp["accounted_bytes_per_state"] > 0
+
+
+def test_targets_report_the_pypy_rows():
+    """The PyPy target row is filled from the PyPy rows (`python -m benchmarks` runs them
+    in a subprocess when a PyPy is there), and says so when none ran."""
+    from benchmarks.__main__ import target_rows
+
+    engine = {"states_per_second": 300_000}
+    mm = [{"scenario": "s", "policy": "p", "workers": 1, "backend": "processes",
+           "seconds": 1.0, "states_per_second": 50_000}]
+    stores = [{"store": "fingerprints", "accounted_bytes_per_state": 20.0,
+               "same_as_exact": True}]
+    pypy = [dict(mm[0], states_per_second=70_000, interpreter="PyPy 3.9.16 / 7.3.11")]
+    rows = "\n".join(target_rows(engine, mm, stores, pypy))
+    assert "| MM model >= 300k distinct states/s under PyPy | 70,000 (best benchmark row, " \
+           "PyPy 3.9.16 / 7.3.11) | no |" in rows
+    assert "under PyPy | not run (no PyPy" in "\n".join(target_rows(engine, mm, stores))

@@ -22,9 +22,12 @@ A model is any object with these methods:
 
 ``canonical(state) -> State``
     The canonical representative of the state's symmetry class (returning ``state`` itself is
-    fine). The explorer stores and expands canonical states only: successors are computed
-    from canonical states and every successor is canonicalised before the visited-set lookup.
-    With ``explore(..., canonicalize=False)`` it is never called.
+    fine); a pure function of the state. The explorer stores and expands canonical states
+    only: successors are computed from canonical states and every successor is canonicalised
+    before the visited-set lookup, unless the search saw that very successor before (a
+    bounded set of the raw successors already canonicalised, ``SEEN_RAW_LIMIT``: then it is
+    a duplicate and neither canonicalised nor looked up again). With
+    ``explore(..., canonicalize=False)`` it is never called.
 
 ``invariants() -> Sequence[tuple[str, Callable[[State], str | None]]]``
     Named properties. A check returns ``None`` when the state satisfies the property, or a

@@ -46,7 +46,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .explorer import _NO_SUCCESSOR, SEEN_RAW_LIMIT, Result, Trace, _Search, _StopSearch, extend, run_search
+from .explorer import (_NO_SUCCESSOR, SEEN_RAW_LIMIT, Result, Trace, _Search, _StopSearch,
+                       extend, run_search)
 
 BATCH = 8192            # successors looked up together
 SPILL_CHUNK = 4096      # states pickled together in a level's spill file

@@ -2,7 +2,8 @@
 
 Same model protocol and same `Result` as :func:`mmcheck.engine.explorer.explore`, which calls
 this with ``workers > 1``.  Each worker process owns the states whose hash falls in its
-partition (``hash(state) % workers``): it keeps their visited set and parent links, checks
+partition (``hash(state) % workers``, or of the model's ``partition_key(state)``: see
+:func:`owner_of`): it keeps their visited set and parent links, checks
 their invariants and expands them.  Search is level-synchronous, so the first violation of
 each invariant is still a shortest one:
 
@@ -260,7 +261,7 @@ def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all
             label_counts[label] += n
 
     def parent_of(state):
-        link = workers.request(hash(state) % len(workers), ("link", state))
+        link = workers.request(owner_of(model, state, len(workers)), ("link", state))
         if link is None:
             return explorer._NO_PARENT
         level, owner, index = link
@@ -409,7 +410,7 @@ class _Worker:
         mine = []
         for state in self.model.initial_states():
             state = canonical(state) if canonical else state
-            if hash(state) % w == me:
+            if owner_of(self.model, state, w) == me:
                 mine.append(state)
         found = self._store(mine, [_INITIAL] * len(mine), active)
         return self._report(found, 0, 0, None)
@@ -453,6 +454,7 @@ class _Worker:
         seen = self.seen_raw
         seen_add = seen.add
         limit = explorer.SEEN_RAW_LIMIT
+        partition_key = getattr(model, "partition_key", None)
         for index, state in enumerate(frontier):
             any_successor = False
             for label, succ in successors(state):
@@ -482,7 +484,7 @@ class _Worker:
                         if reason is not None:
                             step_found.append((name, state, str(reason), label, succ))
                             steps = [c for c in steps if c[0] != name]
-                owner = hash(succ) % w
+                owner = (hash(partition_key(succ)) if partition_key else hash(succ)) % w
                 if owner == me:
                     states.append(succ)
                     links.append(base | index)
@@ -544,6 +546,15 @@ def _encode(batch) -> bytes:
 
 def _decode(blob: bytes):
     return marshal.loads(blob[1:]) if blob[:1] == b"M" else pickle.loads(blob[1:])
+
+
+def owner_of(model, state, workers: int) -> int:
+    """The partition that owns `state`: by the hash of the model's `partition_key(state)`
+    when it has one (a part of the state few transitions change, so most successors stay
+    with the worker that made them: fewer cross, and the diamonds that make duplicates
+    meet in one worker), else of the whole state."""
+    key = getattr(model, "partition_key", None)
+    return (hash(key(state)) if key is not None else hash(state)) % workers
 
 
 # parent links: ((level * workers + owner) << _INDEX_BITS) | index in that level's list

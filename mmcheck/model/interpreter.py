@@ -104,6 +104,9 @@ def menu_choose(m, s, t):
         if s[ix]:
             held += 1
     lpc, larg, loid = m.label_pc, m.label_arg, m.label_oid
+    # one copy of s for every instantiation: each start step only reads it (steps are
+    # written for tuples) and the fields set here are put back after each
+    l0 = list(s)
     for i, op, start, guard, guard_ix, counter_ix, max_uses, lower_children in table:
         if max_uses is not None and s[counter_ix] >= max_uses:
             continue
@@ -117,13 +120,14 @@ def menu_choose(m, s, t):
             # the lowest unborn process slot is the child (the others are the same)
             if s[guard_ix] != UNBORN or any(s[c] == UNBORN for c in lower_children):
                 continue
-        l0 = list(s)
         l0[pc_ix] = i
         if counter_ix is not None:  # unbounded ones are not counted
             l0[counter_ix] += 1
         # the start step reads l0 and returns a copy (no step keeps, hashes or slices the
         # state it is given), so it needs no tuple of its own
         r = start(m, l0, t, op)
+        if counter_ix is not None:
+            l0[counter_ix] = s[counter_ix]
         if r is None:
             continue
         base = t + lpc * i

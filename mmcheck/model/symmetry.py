@@ -74,10 +74,12 @@ class Renaming:
         vm = self.value_map
         for i in self.value_pos:
             out[i] = vm[out[i]]
-        rename_mask = self.rename_mask
+        masks = self.masks
         for i in self.mask_pos:
-            if out[i]:
-                out[i] = rename_mask(out[i])
+            mask = out[i]
+            if mask:
+                renamed = masks.get(mask)
+                out[i] = self.rename_mask(mask) if renamed is None else renamed
         pcm = self.pc_map
         for i in self.pc_pos:
             out[i] = pcm[out[i]]
