@@ -15,6 +15,7 @@ from .engine import run_engine_benchmark
 from .mm import run_menu_benchmark, run_mm_benchmark, run_suite_timing
 from .stores import run_store_benchmark
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(os.path.dirname(__file__), "RESULTS.md")
 HEADER = "# Benchmark results\n\nNewest first. Produced by `python -m benchmarks --write`.\n"
 TARGETS = ("Targets: engine >= 250k distinct states/s on a trivial model; MM model >= 50k "
@@ -94,8 +95,7 @@ def target_rows(engine, mm, stores, pypy=()) -> list[str]:
 
 def pypy_interpreter():
     """A PyPy that can import mmcheck: $MMCHECK_PYPY, or the `.pypy` venv `.ci/run` makes."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for path in (os.environ.get("MMCHECK_PYPY"), os.path.join(root, ".pypy", "bin", "python")):
+    for path in (os.environ.get("MMCHECK_PYPY"), os.path.join(ROOT, ".pypy", "bin", "python")):
         if path and os.access(path, os.X_OK):
             return path
     return None
@@ -107,13 +107,12 @@ def run_pypy_benchmark() -> list[dict]:
     pypy = pypy_interpreter()
     if pypy is None:
         return []
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = ("import json, platform; from benchmarks.mm import run_mm_benchmark; "
             "rows = run_mm_benchmark(); "
             "[r.update(interpreter='PyPy ' + platform.python_version() + ' / ' + "
             "'.'.join(map(str, __import__('sys').pypy_version_info[:3]))) for r in rows]; "
             "print(json.dumps(rows))")
-    out = subprocess.run([pypy, "-c", code], cwd=root, capture_output=True, text=True)
+    out = subprocess.run([pypy, "-c", code], cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
         print(f"PyPy benchmark failed ({pypy}):\n{out.stderr[-2000:]}", file=sys.stderr)
         return []

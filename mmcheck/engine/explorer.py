@@ -55,6 +55,11 @@ Properties of other kinds (all optional; the invariants above are the ``always``
     every stored state) or a transition label satisfies (``on == "label"``, called once per
     distinct label taken, after the search).  The result lists the goals never reached.
 
+``partition_key(state) -> Hashable`` (optional, the multi-process search only)
+    A function of the canonical state that decides which worker owns it
+    (:func:`mmcheck.engine.parallel.owner_function`); a part of the state few transitions
+    change keeps most successors with the worker that made them.  Default: the whole state.
+
 Search
 ======
 
@@ -382,10 +387,10 @@ class _Search:
         for state in frontier:
             label = no_successor
             for label, successor in successors(state):
+                label_counts[label] += 1
                 n_seen = len(seen)
                 seen_add(successor)
                 if len(seen) == n_seen:  # this very tuple was canonicalised and offered
-                    label_counts[label] += 1
                     if steps:
                         steps = check_steps(state, label, canonical(successor), steps)
                     continue
@@ -393,7 +398,6 @@ class _Search:
                     seen.clear()
                     seen_add(successor)
                 successor = canonical(successor)
-                label_counts[label] += 1
                 if steps:
                     steps = check_steps(state, label, successor, steps)
                 visited_setdefault(successor, state)  # one hash for probe and store

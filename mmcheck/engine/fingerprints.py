@@ -260,19 +260,15 @@ class FingerprintSearch(_Search):
 
         def flush():
             n = len(batch)
-            if probe_index is None:  # every successor is looked up
-                fps = np.fromiter((fingerprint(s) & _M64 for s in batch), dtype=np.uint64,
-                                  count=n)
-                new = self.seen.add(fps).tolist() if n else []
-            else:  # not those the canonicalisation memo knows (duplicates)
-                fps = np.fromiter((fingerprint(batch[i]) & _M64 for i in probe_index),
-                                  dtype=np.uint64, count=len(probe_index))
-                new = [False] * n
-                if probe_index:
-                    for i, is_new in zip(probe_index, self.seen.add(fps).tolist()):
-                        if is_new:
-                            new[i] = True
-                probe_index.clear()
+            # only the successors not known as duplicates (the canonicalisation memo)
+            fps = np.fromiter((fingerprint(batch[i]) & _M64 for i in probe_index),
+                              dtype=np.uint64, count=len(probe_index))
+            new = [False] * n
+            if probe_index:
+                for i, is_new in zip(probe_index, self.seen.add(fps).tolist()):
+                    if is_new:
+                        new[i] = True
+            probe_index.clear()
             self.generated += n
             label_counts = self.label_counts
             checks, steps = self.active_checks, self.active_steps
@@ -307,20 +303,20 @@ class FingerprintSearch(_Search):
             expanded.clear()
 
         add_successor, add_label = batch.append, labels.append
+        # the batch positions to look up: a successor the memo of canonicalised tuples
+        # knows (mmcheck.engine.explorer.SEEN_RAW_LIMIT) was looked up before
+        probe_index: list = []
+        add_probe = probe_index.append
         if canonical is None:
-            probe_index = None
             for index, state in enumerate(frontier):
                 for label, successor in successors(state):
+                    add_probe(len(batch))
                     add_successor(successor)
                     add_label(label)
                 expanded.append((state, index, len(batch)))
                 if len(batch) >= BATCH:
                     flush()
         else:
-            # the batch positions to look up: a successor the memo of canonicalised
-            # tuples knows (mmcheck.engine.explorer.SEEN_RAW_LIMIT) was looked up before
-            probe_index = []
-            add_probe = probe_index.append
             seen = self.seen_raw
             seen_add = seen.add
             steps = bool(self.active_steps)  # they judge a duplicate's canonical form too

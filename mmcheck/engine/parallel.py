@@ -454,37 +454,33 @@ class _Worker:
         seen = self.seen_raw
         seen_add = seen.add
         limit = explorer.SEEN_RAW_LIMIT
-        partition_key = getattr(model, "partition_key", None)
+        owner_of_state = owner_function(model, w)
         for index, state in enumerate(frontier):
             any_successor = False
             for label, succ in successors(state):
                 any_successor = True
+                counts[label] += 1
+                routed = False  # canonicalised and routed before: a duplicate
                 if canonical is not None:
                     n_seen = len(seen)
                     seen_add(succ)
-                    if len(seen) == n_seen:  # canonicalised and routed before: a duplicate
-                        counts[label] += 1
-                        if steps:
-                            succ = canonical(succ)
-                            for name, check in steps:
-                                reason = check(state, label, succ)
-                                if reason is not None:
-                                    step_found.append((name, state, str(reason), label,
-                                                       succ))
-                                    steps = [c for c in steps if c[0] != name]
-                        continue
-                    if n_seen >= limit:
+                    routed = len(seen) == n_seen
+                    if routed:
+                        if not steps:
+                            continue
+                    elif n_seen >= limit:
                         seen.clear()
                         seen_add(succ)
                     succ = canonical(succ)
-                counts[label] += 1
                 if steps:
                     for name, check in steps:
                         reason = check(state, label, succ)
                         if reason is not None:
                             step_found.append((name, state, str(reason), label, succ))
                             steps = [c for c in steps if c[0] != name]
-                owner = (hash(partition_key(succ)) if partition_key else hash(succ)) % w
+                if routed:
+                    continue
+                owner = owner_of_state(succ)
                 if owner == me:
                     states.append(succ)
                     links.append(base | index)
@@ -548,13 +544,20 @@ def _decode(blob: bytes):
     return marshal.loads(blob[1:]) if blob[:1] == b"M" else pickle.loads(blob[1:])
 
 
-def owner_of(model, state, workers: int) -> int:
-    """The partition that owns `state`: by the hash of the model's `partition_key(state)`
-    when it has one (a part of the state few transitions change, so most successors stay
-    with the worker that made them: fewer cross, and the diamonds that make duplicates
-    meet in one worker), else of the whole state."""
+def owner_function(model, workers: int):
+    """state -> the partition that owns it: by the hash of the model's
+    `partition_key(state)` when it has one (a part of the state few transitions change,
+    so most successors stay with the worker that made them: fewer cross, and the diamonds
+    that make duplicates meet in one worker), else of the whole state."""
     key = getattr(model, "partition_key", None)
-    return (hash(key(state)) if key is not None else hash(state)) % workers
+    if key is None:
+        return lambda state: hash(state) % workers
+    return lambda state: hash(key(state)) % workers
+
+
+def owner_of(model, state, workers: int) -> int:
+    """The partition that owns `state` (`owner_function`)."""
+    return owner_function(model, workers)(state)
 
 
 # parent links: ((level * workers + owner) << _INDEX_BITS) | index in that level's list

@@ -74,12 +74,10 @@ class Renaming:
         vm = self.value_map
         for i in self.value_pos:
             out[i] = vm[out[i]]
-        masks = self.masks
+        rename_mask = self.rename_mask
         for i in self.mask_pos:
-            mask = out[i]
-            if mask:
-                renamed = masks.get(mask)
-                out[i] = self.rename_mask(mask) if renamed is None else renamed
+            if out[i]:
+                out[i] = rename_mask(out[i])
         pcm = self.pc_map
         for i in self.pc_pos:
             out[i] = pcm[out[i]]
@@ -142,13 +140,7 @@ class Symmetry:
     # ------------------------------------------------------------------ canonical form
     def canonical(self, s):
         """The canonical representative of s under process, page, frame and slot renaming."""
-        # renamings(s), inlined: this runs once per successor
-        statuses = self._status(s)
-        renamings = self._by_status.get(statuses)
-        if renamings is None:
-            renamings = self._renamings_for(statuses)
-        if type(renamings) is tuple:
-            renamings = renamings[self._forks_used_up(s)]
+        renamings = self.renamings(s)
         canon = self.frames_canonical
         if not renamings:
             return canon(s)
