@@ -38,11 +38,12 @@ def machine() -> str:
 
 
 def _store_row(r: dict) -> str:
+    name = r["scenario"] + (f", {r['interpreter']}" if r.get("interpreter") else "")
     if r["store"] == "exact":
-        return (f"| {r['scenario']} | {r['policy']} | exact | {r['states']:,} | "
+        return (f"| {name} | {r['policy']} | exact | {r['states']:,} | "
                 f"{r['states_per_second']:,.0f} | 1 | - | {r['peak_growth_per_state']:,.0f} "
                 f"| - | - |")
-    return (f"| {r['scenario']} | {r['policy']} | fingerprints | {r['states']:,} | "
+    return (f"| {name} | {r['policy']} | fingerprints | {r['states']:,} | "
             f"{r['states_per_second']:,.0f} | {r['speed_vs_exact']:.2f} | "
             f"{r['accounted_bytes_per_state']:.1f} | {r['peak_growth_per_state']:,.0f} | "
             f"{'yes' if r['same_as_exact'] else 'NO'} | {r['collision_optimistic']:.1e} |")
@@ -127,6 +128,9 @@ def main(argv) -> None:
         mm += run_mm_benchmark(workers=2, backend="ray")
     menus = run_menu_benchmark()
     stores = run_store_benchmark()
+    if pypy:  # the stores under PyPy too: big searches are meant to run there
+        stores += run_store_benchmark(python=pypy_interpreter(),
+                                      interpreter=pypy[0]["interpreter"])
     suite = run_suite_timing()
     lines = [f"## {datetime.date.today().isoformat()} — {machine()}", "", TARGETS, "",
              "| benchmark | policy | distinct states | transitions | seconds | states/s |",

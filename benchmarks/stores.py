@@ -47,14 +47,16 @@ def _one(path: str, policy: str, store: str) -> dict:
             "peak_growth_per_state": (peak - base) / r.states, "rss": memory.rss_bytes()}
 
 
-def run_store_benchmark(cases=CASES, repeat=2) -> list[dict]:
-    """Each case under both stores, interleaved, best time of `repeat` fresh processes."""
+def run_store_benchmark(cases=CASES, repeat=2, python=None, interpreter="") -> list[dict]:
+    """Each case under both stores, interleaved, best time of `repeat` fresh processes of
+    `python` (this interpreter unless given; `interpreter` names it in the rows)."""
+    python = python or sys.executable
     rows = []
     for path, policy in cases:
         best: dict = {}
         for _ in range(repeat):
             for store in STORES:
-                out = subprocess.run([sys.executable, "-m", "benchmarks.stores", path, policy,
+                out = subprocess.run([python, "-m", "benchmarks.stores", path, policy,
                                       store], capture_output=True, text=True, check=True)
                 r = json.loads(out.stdout)
                 if store not in best or r["seconds"] < best[store]["seconds"]:
@@ -63,6 +65,7 @@ def run_store_benchmark(cases=CASES, repeat=2) -> list[dict]:
         fp["same_as_exact"] = all(exact[k] == fp[k] for k in ("states", "transitions",
                                                                "verdicts"))
         fp["speed_vs_exact"] = exact["seconds"] / fp["seconds"]
+        exact["interpreter"] = fp["interpreter"] = interpreter
         rows += [exact, fp]
     return rows
 

@@ -1,6 +1,8 @@
 """The benchmark commands run (their numbers are recorded in benchmarks/RESULTS.md, not
 asserted here)."""
 
+import pytest
+
 from benchmarks.engine import run_engine_benchmark
 from benchmarks.mm import run_menu_benchmark, run_mm_benchmark
 
@@ -32,6 +34,22 @@ def test_store_benchmark_compares_the_stores():
     assert (exact["store"], fp["store"]) == ("exact", "fingerprints")
     assert fp["same_as_exact"] and fp["states"] == exact["states"] > 10
     assert fp["accounted_bytes_per_state"] > 0
+
+
+def test_store_benchmark_under_another_interpreter():
+    """`python -m benchmarks` also compares the stores under PyPy (the interpreter big
+    searches are meant for): the rows name it, and the stores still agree there."""
+    from benchmarks.__main__ import _store_row, pypy_interpreter
+    from benchmarks.stores import run_store_benchmark
+
+    pypy = pypy_interpreter()
+    if pypy is None:
+        pytest.skip("no PyPy (.pypy venv or $MMCHECK_PYPY)")
+    rows = run_store_benchmark(cases=(("scenarios/classics/basic_cow.yaml", "v5.9"),),
+                               repeat=1, python=pypy, interpreter="PyPy x")
+    exact, fp = rows
+    assert fp["same_as_exact"] and fp["states"] == exact["states"] > 10
+    assert _store_row(fp).startswith("| basic-cow, PyPy x | v5.9 | fingerprints |")
 
 
 def test_targets_report_the_pypy_rows():

@@ -357,3 +357,76 @@ def test_ctrl_c_on_a_checkpointed_run_says_how_to_resume(tmp_path):
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert f"mmcheck resume {directory}" in err
+
+
+def test_spill_files_marshal_pickle_and_the_old_format(tmp_path):
+    """A level spills as marshalled chunks; a chunk marshal cannot write (instances of
+    classes) is pickled; a level file of pickled chunks only (the format of checkpoints
+    made before marshal) still reads, so such a checkpoint still resumes."""
+    import pickle
+    from fractions import Fraction
+
+    states = [tuple(range(i, i + 7)) for i in range(10_000)]
+    new = fingerprint_engine._SpillLevel(str(tmp_path))
+    for s in states:
+        new.append(s)
+    odd = [Fraction(1, 3), (1, Fraction(2, 5))]
+    for s in odd:
+        new.append(s)
+    assert list(new) == states + odd
+    new.file.seek(0)
+    assert new.file.read(1) == b"M"
+    path = tmp_path / "level-00003.bin"
+    with open(path, "wb") as f:
+        for i in range(0, len(states), fingerprint_engine.SPILL_CHUNK):
+            pickle.dump(states[i:i + fingerprint_engine.SPILL_CHUNK], f,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+    old = fingerprint_engine._SpillLevel(None, str(path), size=len(states))
+    assert list(old) == states
+    assert len(old) == len(states)
+
+
+def test_resume_refuses_another_fingerprint_function(tmp_path):
+    """A checkpoint's table holds the fingerprints of the Python that made it: resumed
+    where hash() differs (states holding strings under another PYTHONHASHSEED, another
+    interpreter) every stored state would look new, so resume refuses instead."""
+    from mmcheck.engine.checkpoint import CheckpointError
+
+    model = Counters(2, 5)
+    first, _ = _interrupted_then_resumed(model, 3, tmp_path)
+    assert first.bounded_by == "interrupted"
+    cp = Checkpointer.open(str(tmp_path / "cp3"))
+    search = fingerprint_engine.FingerprintSearch
+    fingerprint = search.__init__
+
+    def other_hash(self, *args, **kw):
+        fingerprint(self, *args, **kw)
+        self.fingerprint = lambda state: hash((state, "another seed"))
+
+    search.__init__ = other_hash
+    try:
+        with pytest.raises(CheckpointError, match="fingerprints states differently"):
+            explore(model, store="fingerprints", checkpoint=cp, resume=cp)
+    finally:
+        search.__init__ = fingerprint
+
+
+def test_a_checkpoint_resumes_under_the_other_interpreter(tmp_path):
+    """A checkpoint written under CPython resumes under PyPy (big searches are started
+    anywhere and continued where they run fastest): the same fingerprints, the same spill
+    format, the uninterrupted run's result."""
+    from benchmarks.__main__ import pypy_interpreter
+
+    pypy = pypy_interpreter()
+    if pypy is None or sys.implementation.name == "pypy":
+        pytest.skip("needs CPython running the tests and a PyPy (.pypy venv)")
+    menu = ["scenarios/discover/generic_menu.yaml", "-p", "mapcount", "--no-render",
+            "--json", "--store", "fingerprints", "--out", str(tmp_path / "o")]
+    made = subprocess.run([sys.executable, "-m", "mmcheck", "run", *menu, "--checkpoint",
+                           str(tmp_path / "cp")], capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    resumed = subprocess.run([pypy, "-m", "mmcheck", "resume", str(tmp_path / "cp"),
+                              "--no-render", "--json", "--out", str(tmp_path / "o")],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _json_runs(resumed.stdout) == _json_runs(made.stdout)

@@ -3,7 +3,7 @@ from one.
 
 A checkpoint directory holds:
 
-- ``level-NNNNN.bin``: the states of a level, as the search spills them (pickled chunks);
+- ``level-NNNNN.bin``: the states of a level, as the search spills them (marshalled chunks);
   the one a checkpoint points at is the level about to be expanded;
 - ``parents-NNNNN.npy``, ``positions-NNNNN.npy``: each finished level's parent indices and
   successor positions (written once: they never change);
@@ -49,6 +49,12 @@ def _level_file(directory: str, level: int) -> str:
 
 def _array_file(directory: str, kind: str, level: int) -> str:
     return os.path.join(directory, f"{kind}-{level:05d}.npy")
+
+
+def _fingerprints(search, initial=None) -> list:
+    """The fingerprints of the initial states (the search's fingerprint function, seen
+    through them)."""
+    return [search.fingerprint(s) for s in (search.initial if initial is None else initial)]
 
 
 class Checkpointer:
@@ -122,6 +128,7 @@ class Checkpointer:
             "first_stuck_state": search.first_stuck_state,
             "first_violations": search.first_violations, "reached": search.reached,
             "level_sizes": search.level_sizes, "initial": search.initial,
+            "initial_fingerprints": _fingerprints(search),
             "elapsed": time.perf_counter() - search.start_time,
         }
         with open(os.path.join(tmp, "search.pickle"), "wb") as f:
@@ -169,6 +176,16 @@ class Checkpointer:
         except (OSError, ValueError, KeyError, pickle.UnpicklingError) as e:
             raise CheckpointError(f"{self.directory}: damaged checkpoint {self.latest} "
                                   f"({e})") from None
+        # the table holds this run's fingerprints: another fingerprint function (hash() of
+        # a state holding strings under another PYTHONHASHSEED, another interpreter) would
+        # take every stored state for a new one and silently explore them again
+        made = snap.get("initial_fingerprints")  # checkpoints before 2026-12-07 lack it
+        if made is not None and made != _fingerprints(search, snap["initial"]):
+            raise CheckpointError(
+                f"{self.directory}: this Python fingerprints states differently from the "
+                f"one that made the checkpoint (another interpreter, or states holding "
+                f"strings under another PYTHONHASHSEED); resume it with the same Python "
+                f"and PYTHONHASHSEED")
         search.seen.table = table
         search.seen.count = snap["table_count"]
         search.parents, search.positions = parents, positions
