@@ -359,13 +359,16 @@ def test_ctrl_c_on_a_checkpointed_run_says_how_to_resume(tmp_path):
     assert f"mmcheck resume {directory}" in err
 
 
-def test_spill_files_marshal_pickle_and_the_old_format(tmp_path):
-    """A level spills as marshalled chunks; a chunk marshal cannot write (instances of
-    classes) is pickled; a level file of pickled chunks only (the format of checkpoints
-    made before marshal) still reads, so such a checkpoint still resumes."""
+def test_spill_files_compressed_pickled_and_the_older_formats(tmp_path):
+    """A level spills as compressed marshalled chunks; a chunk marshal cannot write
+    (instances of classes) is pickled; level files of the older formats (checkpoints
+    made before: pickled chunks, then uncompressed marshalled ones) still read, so such a
+    checkpoint still resumes."""
+    import marshal
     import pickle
     from fractions import Fraction
 
+    chunk = fingerprint_engine.SPILL_CHUNK
     states = [tuple(range(i, i + 7)) for i in range(10_000)]
     new = fingerprint_engine._SpillLevel(str(tmp_path))
     for s in states:
@@ -375,15 +378,20 @@ def test_spill_files_marshal_pickle_and_the_old_format(tmp_path):
         new.append(s)
     assert list(new) == states + odd
     new.file.seek(0)
-    assert new.file.read(1) == b"M"
-    path = tmp_path / "level-00003.bin"
-    with open(path, "wb") as f:
-        for i in range(0, len(states), fingerprint_engine.SPILL_CHUNK):
-            pickle.dump(states[i:i + fingerprint_engine.SPILL_CHUNK], f,
-                        protocol=pickle.HIGHEST_PROTOCOL)
-    old = fingerprint_engine._SpillLevel(None, str(path), size=len(states))
-    assert list(old) == states
-    assert len(old) == len(states)
+    assert new.file.read(1) == b"Z"
+    new.file.seek(0, 2)
+    assert new.file.tell() < len(marshal.dumps(states)) / 2   # compressed
+    for name, write in (("pickled", lambda f, c: pickle.dump(c, f, protocol=5)),
+                        ("marshalled", lambda f, c: f.write(
+                            b"M" + len(marshal.dumps(c)).to_bytes(8, "little")
+                            + marshal.dumps(c)))):
+        path = tmp_path / f"{name}.bin"
+        with open(path, "wb") as f:
+            for i in range(0, len(states), chunk):
+                write(f, states[i:i + chunk])
+        old = fingerprint_engine._SpillLevel(None, str(path), size=len(states))
+        assert list(old) == states, name
+        assert len(old) == len(states)
 
 
 def test_resume_refuses_another_fingerprint_function(tmp_path):

@@ -3,7 +3,7 @@ from one.
 
 A checkpoint directory holds:
 
-- ``level-NNNNN.bin``: the states of a level, as the search spills them (marshalled chunks);
+- ``level-NNNNN.bin``: the states of a level, as the search spills them (compressed chunks);
   the one a checkpoint points at is the level about to be expanded;
 - ``parents-NNNNN.npy``, ``positions-NNNNN.npy``: each finished level's parent indices and
   successor positions (written once: they never change);
