@@ -236,6 +236,13 @@ def _symmetry_options(f):
              "canonicalisation (for checking the reduction).")(f)
 
 
+def _log_progress_option(fn):
+    return click.option(
+        "--log-progress", is_flag=True,
+        help="Print the progress as one timestamped line per BFS level on stderr (for "
+             "long searches in the background: `2> run.log`, then `tail -f run.log`).")(fn)
+
+
 def _workers_option(f):
     """--workers N, --backend processes|ray, --address HOST:PORT."""
     f = click.option(
@@ -323,17 +330,18 @@ def _reduction(symmetry: str, no_symmetry: bool = False) -> dict:
 @_store_options
 @click.option("--no-progress", is_flag=True,
               help="No live progress display (it is shown only when stderr is a terminal).")
+@_log_progress_option
 @click.option("--checkpoint", "checkpoint_dir", default=None, type=click.Path(file_okay=False),
               help="Save the search at every BFS level boundary in this (new or empty) "
                    "directory; `mmcheck resume DIR` continues it after Ctrl-C or a crash. "
                    "Needs --store fingerprints, one scenario and one policy.")
 def run(scenarios, policies, policy_files, properties, depth, max_states, out_dir, as_json,
         render, show_traces, show_coverage, symmetry, no_symmetry, workers, backend, address,
-        store, max_memory, no_progress, checkpoint_dir):
+        store, max_memory, no_progress, log_progress, checkpoint_dir):
     """Explore every interleaving of SCENARIOS (files or directories) under each policy."""
     from .engine import memory
     from .properties import NAMES
-    from .report.progress import RunProgress
+    from .report import progress
     from .report.runner import MEMORY_ADVICE, run_scenario
 
     for prop in properties:
@@ -352,7 +360,7 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
     results = []
     unexpected = 0
     stopped = None  # (scenario, policy, how) of the run that could not finish
-    live = RunProgress() if not no_progress and sys.stderr.isatty() else None
+    live = progress.display(no_progress, log_progress)
     for sc in loaded:
         runs = []
         try:
@@ -460,10 +468,15 @@ def _start_checkpoint(directory, loaded, policies, policy_files, properties, dep
               help="Print counterexample traces.")
 @click.option("--max-memory", default=None, metavar="SIZE",
               help="As for `mmcheck run` (default: 85% of the memory available now).")
-def resume(directory, out_dir, as_json, render, show_traces, max_memory):
+@click.option("--no-progress", is_flag=True,
+              help="No live progress display (it is shown only when stderr is a terminal).")
+@_log_progress_option
+def resume(directory, out_dir, as_json, render, show_traces, max_memory, no_progress,
+           log_progress):
     """Continue a search saved with `mmcheck run --checkpoint DIRECTORY` from its last
     level boundary; the result is the uninterrupted search's."""
     from .engine.checkpoint import CheckpointError, Checkpointer
+    from .report import progress
     from .report.runner import MEMORY_ADVICE, policy_defs, run_policy
 
     try:
@@ -484,15 +497,22 @@ def resume(directory, out_dir, as_json, render, show_traces, max_memory):
     search = _search_options("fingerprints", max_memory, 1)
     extra = load_policy_files([p["path"] for p in ctx["policy_files"]])
     sc = load_all([ctx["scenario"]])[0]
+    live = progress.display(no_progress, log_progress)
+    if live:
+        live.policy_started(sc.name, ctx["policy"])
     try:
         r = run_policy(sc, ctx["policy"], defs=policy_defs(sc, extra),
                        properties=ctx["properties"] or None, depth=ctx["depth"],
                        max_states=ctx["max_states"], checkpoint=cp, resume=cp, **search,
+                       progress=live.update if live else None,
                        **_reduction(ctx["symmetry"]))
     except CheckpointError as e:
         _fail(str(e))
     except ScenarioError as e:
         _fail(str(e))
+    finally:
+        if live:
+            live.stop()
     _save_traces(r, out_dir, render)
     if as_json:
         click.echo(json.dumps([_run_json(sc, [r])], indent=2))

@@ -138,3 +138,30 @@ def test_text_with_brackets_is_printed_verbatim(tmp_path):
     assert r.exit_code == 0, r.output
     summary = [line for line in r.output.splitlines() if line.startswith("v6.4 / ")]
     assert summary and "features=[wp_unpopulated]" in summary[0]
+
+
+def test_log_progress_prints_one_line_per_level(tmp_path):
+    """--log-progress (run and resume): one timestamped line per BFS level on stderr, for
+    searches running in the background; nothing on stdout changes."""
+    import re
+
+    args = ["scenarios/discover/ro_pin_menu.yaml", "-p", "mapcount", "--no-render",
+            "--out", str(tmp_path / "o"), "--json"]
+    plain = CliRunner().invoke(main, ["run", *args])
+    logged = CliRunner().invoke(main, ["run", *args, "--log-progress"])
+    verdicts = [[{k: v["verdict"] for k, v in r["verdicts"].items()} | {"states": r["states"]}
+                 for r in json.loads(out.stdout)[0]["runs"]] for out in (plain, logged)]
+    assert verdicts[0] == verdicts[1]  # stdout stays the JSON it was
+    lines = [ln for ln in logged.stderr.splitlines() if "discover-ro-pin-menu / mapcount:" in ln]
+    levels = [int(re.search(r"level (\d+) \(", ln).group(1)) for ln in lines]
+    assert len(levels) > 5 and levels == list(range(len(levels)))
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d .*elapsed, [\d,]+ states", lines[-1])
+
+    directory = tmp_path / "cp"
+    made = CliRunner().invoke(main, ["run", *args, "--store", "fingerprints", "--checkpoint",
+                                     str(directory)])
+    assert made.exit_code == 0, made.output
+    resumed = CliRunner().invoke(main, ["resume", str(directory), "--no-render", "--out",
+                                        str(tmp_path / "o"), "--log-progress"])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"level {levels[-1]} (" in resumed.stderr

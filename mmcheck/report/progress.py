@@ -1,8 +1,13 @@
-"""The live display of `mmcheck run` on a terminal: which scenario and policy, distinct
-states, states/s, the BFS level and its size, and the memory in use (rich, on stderr,
-gone when the run ends)."""
+"""What `mmcheck run` and `mmcheck resume` show while they search: on a terminal, a live
+display (which scenario and policy, distinct states, states/s, the BFS level and its
+size, the memory in use; rich, on stderr, gone when the run ends); with --log-progress,
+the same numbers as one line per BFS level, for searches that run for hours with stderr
+in a file."""
 
 from __future__ import annotations
+
+import sys
+import time
 
 from ..engine import memory
 
@@ -47,3 +52,42 @@ def stats_line(p, resident: int) -> str:
     """One line of progress numbers (also what the README's picture shows)."""
     return (f"{p.states:,} states {p.rate:,.0f}/s, level {p.depth} ({p.frontier:,}), "
             f"{memory.format_size(resident)}")
+
+
+class LevelLog:
+    """The progress as one timestamped line on stderr per BFS level (the interface of
+    RunProgress): `tail -f` shows how a search in the background is doing."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.name = ""
+        self.depth = None
+
+    def policy_started(self, scenario: str, policy: str) -> None:
+        self.name, self.depth = f"{scenario} / {policy}", None
+
+    def update(self, p) -> None:
+        if p.depth == self.depth:  # the one-process search also reports within a level
+            return
+        self.depth = p.depth
+        elapsed = int(p.elapsed)
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {self.name}: "
+              f"{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d} elapsed, "
+              f"{stats_line(p, memory.rss_bytes())}", file=self.stream, flush=True)
+
+    def status(self, text: str) -> None:
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {self.name}: {text}", file=self.stream,
+              flush=True)
+
+    def stop(self) -> None:
+        pass
+
+
+def display(no_progress: bool, log_progress: bool):
+    """The progress display the options ask for: a line per level with --log-progress,
+    else the live display when stderr is a terminal (and not --no-progress), else none."""
+    if log_progress:
+        return LevelLog()
+    if not no_progress and sys.stderr.isatty():
+        return RunProgress()
+    return None
