@@ -296,8 +296,9 @@ class FingerprintSearch(_Search):
         def flush():
             n = len(batch)
             # only the successors not known as duplicates (the canonicalisation memo)
-            fps = np.fromiter((fingerprint(batch[i]) & _M64 for i in probe_index),
-                              dtype=np.uint64, count=len(probe_index))
+            # through an array("Q"): 3x faster than np.fromiter under PyPy (cpyext)
+            fps = np.frombuffer(array("Q", [fingerprint(batch[i]) & _M64
+                                            for i in probe_index]), dtype=np.uint64)
             new = [False] * n
             if probe_index:
                 for i, is_new in zip(probe_index, self.seen.add(fps).tolist()):
