@@ -295,8 +295,9 @@ class FingerprintSearch(_Search):
 
         def flush():
             n = len(batch)
-            # only the successors not known as duplicates (the canonicalisation memo)
-            # through an array("Q"): 3x faster than np.fromiter under PyPy (cpyext)
+            # look up only the successors the canonicalisation memo does not know as
+            # duplicates; they reach numpy through an array("Q"), 3x cheaper than
+            # np.fromiter over a generator under PyPy (cpyext)
             fps = np.frombuffer(array("Q", [fingerprint(batch[i]) & _M64
                                             for i in probe_index]), dtype=np.uint64)
             new = [False] * n
