@@ -359,15 +359,18 @@ def test_ctrl_c_on_a_checkpointed_run_says_how_to_resume(tmp_path):
     assert f"mmcheck resume {directory}" in err
 
 
-def test_spill_files_compressed_pickled_and_the_older_formats(tmp_path):
-    """A level spills as compressed marshalled chunks; a chunk marshal cannot write
-    (instances of classes) is pickled; level files of the older formats (checkpoints
-    made before: pickled chunks, then uncompressed marshalled ones) still read, so such a
-    checkpoint still resumes."""
+@pytest.mark.parametrize("arrays", [False, True], ids=["cpython-format", "pypy-format"])
+def test_spill_files_compressed_pickled_and_the_older_formats(tmp_path, monkeypatch, arrays):
+    """A level spills as compressed marshalled chunks (under PyPy: chunks of int tuples as
+    int16 arrays); a chunk marshal cannot write (instances of classes) is pickled; level
+    files of the older formats (checkpoints made before: pickled chunks, then
+    uncompressed marshalled ones) still read, so such a checkpoint still resumes.  Either
+    interpreter reads what the other wrote (both formats are read here)."""
     import marshal
     import pickle
     from fractions import Fraction
 
+    monkeypatch.setattr(fingerprint_engine, "_WRITE_ARRAYS", arrays)
     chunk = fingerprint_engine.SPILL_CHUNK
     states = [tuple(range(i, i + 7)) for i in range(10_000)]
     new = fingerprint_engine._SpillLevel(str(tmp_path))
@@ -378,7 +381,7 @@ def test_spill_files_compressed_pickled_and_the_older_formats(tmp_path):
         new.append(s)
     assert list(new) == states + odd
     new.file.seek(0)
-    assert new.file.read(1) == b"Z"
+    assert new.file.read(1) == (b"A" if arrays else b"Z")
     new.file.seek(0, 2)
     assert new.file.tell() < len(marshal.dumps(states)) / 2   # compressed
     for name, write in (("pickled", lambda f, c: pickle.dump(c, f, protocol=5)),
@@ -392,6 +395,31 @@ def test_spill_files_compressed_pickled_and_the_older_formats(tmp_path):
         old = fingerprint_engine._SpillLevel(None, str(path), size=len(states))
         assert list(old) == states, name
         assert len(old) == len(states)
+
+
+@pytest.mark.parametrize("chunk", [
+    [(1, 2, 3), (4, 5)],                    # unequal lengths
+    [(1, 2), (True, 0)],                    # a bool would come back as an int
+    [(1, 2), (1 << 15, 0)],                 # outside int16
+    [(1, -(1 << 15) - 1)],
+    [(1, 2), [3, 4]],                       # a list would come back as a tuple
+    [(1, (2, 3))],                          # nested
+    [(1, 2.0)],
+    [()],
+], ids=["lengths", "bool", "big", "small", "list", "nested", "float", "empty"])
+def test_spill_array_format_only_for_what_it_restores_exactly(chunk, monkeypatch):
+    """The int16-array spill format is used only when reading it back gives equal
+    tuples of the same types: anything else goes through marshal (or pickle)."""
+    import io
+
+    monkeypatch.setattr(fingerprint_engine, "_WRITE_ARRAYS", True)
+    blob = fingerprint_engine._pack_chunk(chunk)
+    assert blob[:1] != b"A"
+    back = fingerprint_engine._read_chunk(io.BytesIO(blob))
+    assert back == chunk and [type(s) for s in back] == [type(s) for s in chunk]
+    good = [(-(1 << 15), 0, (1 << 15) - 1), (5, -1, 1081)]
+    blob = fingerprint_engine._pack_chunk(good)
+    assert blob[:1] == b"A" and fingerprint_engine._read_chunk(io.BytesIO(blob)) == good
 
 
 def test_resume_refuses_another_fingerprint_function(tmp_path):

@@ -41,6 +41,7 @@ from __future__ import annotations
 import marshal
 import os
 import pickle
+import sys
 import tempfile
 import zlib
 from array import array
@@ -148,13 +149,28 @@ class FingerprintSet:
 # than pickle (1.3x under CPython; 3x under PyPy, whose pickle is pure Python and took a
 # quarter of a fingerprint search there); zlib makes a level ~20x smaller than marshal
 # alone (the MM model's states: 33 B each instead of 642 B, pickle 262 B) for ~2 us a
-# state under CPython and none under PyPy.  Chunks marshal cannot write (instances of
-# classes) are pickled: a pickle starts with b"\x80".  Reading also takes the formats of
-# older spill files (checkpoints): b"M" (marshal, uncompressed) and pickles.
-_ZLIB, _MARSHAL = b"Z", b"M"
+# state under CPython.  Chunks marshal cannot write (instances of classes) are pickled: a
+# pickle starts with b"\x80".
+#
+# Under PyPy a chunk of equal-length tuples of ints in [-32768, 32767] (every state of the
+# MM model) is b"A", its length, the tuples' length (4 bytes) and the compressed int16
+# array of their fields, little-endian: written 1.5x and read 1.6x as fast as marshal
+# there (building a tuple of boxed ints is what reading costs), and 19 B a state on disk.
+# CPython writes it 1.7x slower than marshal, so it keeps b"Z".
+#
+# Reading takes every format, and those of older spill files (checkpoints): b"M"
+# (marshal, uncompressed) and pickles, under either interpreter.
+_ZLIB, _MARSHAL, _ARRAY = b"Z", b"M", b"A"
+_WRITE_ARRAYS = sys.implementation.name == "pypy"
 
 
 def _pack_chunk(chunk: list) -> bytes:
+    if _WRITE_ARRAYS:
+        fields = _int16_fields(chunk)
+        if fields is not None:
+            blob = zlib.compress(fields.tobytes(), 1)
+            return (_ARRAY + len(blob).to_bytes(8, "little")
+                    + len(chunk[0]).to_bytes(4, "little") + blob)
     try:
         blob = zlib.compress(marshal.dumps(chunk), 1)
     except ValueError:
@@ -162,17 +178,49 @@ def _pack_chunk(chunk: list) -> bytes:
     return _ZLIB + len(blob).to_bytes(8, "little") + blob
 
 
+def _int16_fields(chunk: list) -> Optional[array]:
+    """The fields of a chunk of equal-length tuples of ints (not bools) in int16 range,
+    one after the other, little-endian; None for any other chunk."""
+    width = len(chunk[0]) if chunk and type(chunk[0]) is tuple else 0
+    if not width:
+        return None
+    fields = array("h")
+    try:
+        for state in chunk:
+            if type(state) is not tuple or len(state) != width:
+                return None
+            for x in state:
+                if type(x) is not int:
+                    return None
+            fields.extend(state)          # OverflowError outside int16
+    except OverflowError:
+        return None
+    if sys.byteorder == "big":
+        fields.byteswap()
+    return fields
+
+
 def _read_chunk(file) -> Optional[list]:
     """The next chunk of a spill file, or None at its end."""
     tag = file.read(1)
     if not tag:
         return None
-    if tag in (_ZLIB, _MARSHAL):
+    if tag in (_ZLIB, _MARSHAL, _ARRAY):
         size = int.from_bytes(file.read(8), "little")
+        width = int.from_bytes(file.read(4), "little") if tag == _ARRAY else 0
         blob = file.read(size)
         if len(blob) != size:
             raise EOFError("truncated spill chunk")
-        return marshal.loads(zlib.decompress(blob) if tag == _ZLIB else blob)
+        if tag == _MARSHAL:
+            return marshal.loads(blob)
+        raw = zlib.decompress(blob)
+        if tag == _ZLIB:
+            return marshal.loads(raw)
+        fields = array("h")
+        fields.frombytes(raw)
+        if sys.byteorder == "big":
+            fields.byteswap()
+        return [tuple(fields[i:i + width]) for i in range(0, len(fields), width)]
     file.seek(-1, os.SEEK_CUR)
     return pickle.load(file)
 
