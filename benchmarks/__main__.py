@@ -13,6 +13,7 @@ import sys
 
 from .engine import run_engine_benchmark
 from .mm import run_menu_benchmark, run_mm_benchmark, run_suite_timing
+from .parallel import run_parallel_benchmark
 from .stores import run_store_benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,9 +50,10 @@ def _store_row(r: dict) -> str:
             f"{'yes' if r['same_as_exact'] else 'NO'} | {r['collision_optimistic']:.1e} |")
 
 
-def target_rows(engine, mm, stores, pypy=()) -> list[str]:
+def target_rows(engine, mm, stores, pypy=(), big=()) -> list[str]:
     """Issue 13's targets, each with what this run measured and whether it is met; the
-    ones nothing measures yet say so."""
+    ones nothing measures yet say so.  `big`: the rows of the >= 10^6-state parallel
+    benchmark (benchmarks.parallel)."""
     one = [r for r in mm if r["workers"] == 1]
     best = max(r["states_per_second"] for r in one)
     speedups = []
@@ -79,11 +81,17 @@ def target_rows(engine, mm, stores, pypy=()) -> list[str]:
                  "$MMCHECK_PYPY)",
                  "yes" if pypy and max(r["states_per_second"] for r in pypy) >= 300_000
                  else "no")]
+    for r in big:
+        if r["workers"] == 2:
+            how = f"{r['store']} store" + (f", {r['interpreter']}" if r.get("interpreter")
+                                          else "")
+            lines.append(row(f">= 1.6x on 2 cores, {r['states']:,} states ({how})",
+                             f"{r['speedup']:.2f}x", "yes" if r["speedup"] >= 1.6 else "no"))
     for backend in sorted({b for b, _ in speedups}):
         got = [x for b, x in speedups if b == backend]
-        lines.append(row(f">= 1.6x on 2 cores ({backend}; the issue asks it of spaces of "
-                         f">= 10^6 states, these rows are smaller)",
-                         f"{min(got):.2f}-{max(got):.2f}x", "yes" if min(got) >= 1.6 else "no"))
+        lines.append(row(f">= 1.6x on 2 cores ({backend}; benchmark rows below 10^6 "
+                         f"states)", f"{min(got):.2f}-{max(got):.2f}x",
+                         "yes" if min(got) >= 1.6 else "no"))
     lines += [row("fingerprint store <= 24 B/state (accounted, frontier on disk)",
                   f"{worst:.1f} B (worst row)", "yes" if worst <= 24 else "no"),
               row("fingerprint store: same states and verdicts as exact",
@@ -132,6 +140,10 @@ def main(argv) -> None:
     if pypy:  # the stores under PyPy too: big searches are meant to run there
         stores += run_store_benchmark(python=pypy_interpreter(),
                                       interpreter=pypy[0]["interpreter"])
+    big = run_parallel_benchmark()
+    if pypy:
+        big += run_parallel_benchmark(stores=("fingerprints",), python=pypy_interpreter(),
+                                      interpreter=pypy[0]["interpreter"])
     suite = run_suite_timing()
     lines = [f"## {datetime.date.today().isoformat()} — {machine()}", "", TARGETS, "",
              "| benchmark | policy | distinct states | transitions | seconds | states/s |",
@@ -174,8 +186,19 @@ def main(argv) -> None:
               "P(collision hid a state) |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [_store_row(r) for r in stores]
+    lines += ["", "One worker process against two on a space of >= 10^6 states "
+              "(`benchmarks/parallel.py`: big_three_process_menu, page_count, depth 16), "
+              "each search in a fresh process, best of two interleaved runs:", "",
+              "| store | interpreter | workers | states | transitions | seconds | states/s "
+              "| speed-up | same states, verdicts |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in big:
+        lines.append(f"| {r['store']} | {r.get('interpreter') or 'CPython'} | {r['workers']} "
+                     f"| {r['states']:,} | {r['transitions']:,} | {r['seconds']:.1f} | "
+                     f"{r['states_per_second']:,.0f} | "
+                     + (f"{r['speedup']:.2f}x | {'yes' if r['same_as_one'] else 'NO'} |"
+                        if r["workers"] == 2 else "- | - |"))
     lines += ["", "Issue 13's targets against this run:", ""] + target_rows(engine, mm, stores,
-                                                                             pypy)
+                                                                             pypy, big)
     lines += ["", f"Whole shipped scenario suite (`mmcheck run scenarios/`, traces included): "
               f"{suite['scenarios']} scenarios, {suite['runs']} scenario x policy runs, "
               f"{suite['states']:,} states in {suite['seconds']:.2f} s.", ""]

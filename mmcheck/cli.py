@@ -273,7 +273,7 @@ def _store_options(f):
         help="How visited states are kept: exact (the states themselves, ~1 KB each) or "
              "fingerprints (64-bit fingerprints, ~20 B each, BFS levels spilled to "
              "$TMPDIR; the output gives the probability that a collision hid a "
-             "state).")(f)
+             "state; with --workers, each worker process keeps its partition's).")(f)
 
 
 def _search_options(store: str, max_memory: str | None, workers: int,
@@ -282,9 +282,9 @@ def _search_options(store: str, max_memory: str | None, workers: int,
 
     from .engine import memory
 
-    if store == "fingerprints" and (workers > 1 or backend == "ray"):
-        _fail("--store fingerprints: the fingerprint store searches in one process; "
-              "drop --workers and --backend")
+    if store == "fingerprints" and backend == "ray":
+        _fail("--store fingerprints: the fingerprint store runs in local worker processes "
+              "(--workers), not on Ray; drop --backend ray")
     if address is not None and backend != "ray":
         _fail("--address: only with --backend ray")
     if backend == "ray" and importlib.util.find_spec("ray") is None:
@@ -353,6 +353,8 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
     loaded = load_all(scenarios)
     if show_traces is None:
         show_traces = len(loaded) == 1 and not as_json
+    if checkpoint_dir and workers > 1:
+        _fail("--checkpoint: checkpoints are taken of a one-process search; drop --workers")
     checkpoint = (_start_checkpoint(checkpoint_dir, loaded, policies, policy_files, properties,
                                     depth, max_states, "none" if no_symmetry else symmetry,
                                     store)

@@ -67,3 +67,22 @@ def test_targets_report_the_pypy_rows():
     assert "| MM model >= 300k distinct states/s under PyPy | 70,000 (best benchmark row, " \
            "PyPy 3.9.16 / 7.3.11) | no |" in rows
     assert "under PyPy | not run (no PyPy" in "\n".join(target_rows(engine, mm, stores))
+
+
+def test_parallel_benchmark_compares_one_worker_with_two():
+    from benchmarks.__main__ import target_rows
+    from benchmarks.parallel import run_parallel_benchmark
+
+    rows = run_parallel_benchmark(case=("scenarios/classics/basic_cow.yaml", "v5.9", 20),
+                                  stores=("fingerprints",), repeat=1)
+    one, two = rows
+    assert (one["workers"], two["workers"]) == (1, 2) and two["same_as_one"]
+    assert one["states"] > 10 and two["speedup"] > 0
+    engine = {"states_per_second": 1}
+    mm = [{"scenario": "s", "policy": "p", "workers": 1, "backend": "processes",
+           "seconds": 1.0, "states_per_second": 1}]
+    stores = [{"store": "fingerprints", "accounted_bytes_per_state": 20.0,
+               "same_as_exact": True}]
+    text = "\n".join(target_rows(engine, mm, stores, (), [one, dict(two, speedup=1.7)]))
+    assert f">= 1.6x on 2 cores, {two['states']:,} states (fingerprints store) | 1.70x | yes" \
+        in text

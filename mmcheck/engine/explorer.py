@@ -73,6 +73,7 @@ invariant has a counterexample.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -632,7 +633,8 @@ def explore(
     ``store="fingerprints"`` keeps a 64-bit fingerprint per state instead of the state
     (:mod:`mmcheck.engine.fingerprints`: ~20 bytes a state, BFS levels spilled to files in
     ``spill_dir``); the result's ``store`` says how likely a fingerprint collision hid a
-    state.
+    state.  With ``workers > 1`` each worker process keeps its partition's fingerprints
+    (:mod:`mmcheck.engine.parallel_fingerprints`; no checkpoints, no Ray).
 
     ``checkpoint`` (a :class:`mmcheck.engine.checkpoint.Checkpointer`, fingerprint store
     only) saves the search at every level boundary; ``resume`` (one opened on an existing
@@ -660,9 +662,19 @@ def explore(
         raise ValueError("store must be 'exact' or 'fingerprints'")
     if (checkpoint is not None or resume is not None) and store != "fingerprints":
         raise ValueError("checkpoints are taken of the fingerprint store only")
+    if store == "fingerprints" and (workers > 1 or backend == "ray"):
+        if backend == "ray":
+            raise ValueError("the fingerprint store runs in worker processes, not on Ray")
+        if checkpoint is not None or resume is not None:
+            raise ValueError("checkpoints are taken of a one-process search (no workers)")
+        from .parallel import explore_parallel
+
+        return explore_parallel(model, workers, max_depth=max_depth, max_states=max_states,
+                                canonicalize=canonicalize,
+                                stop_when_all_violated=stop_when_all_violated,
+                                progress=progress, max_memory=max_memory, store=store,
+                                spill_dir=spill_dir or os.environ.get("MMCHECK_SPILL_DIR"))
     if store == "fingerprints":
-        if workers > 1 or backend == "ray":
-            raise ValueError("the fingerprint store runs in one process (no --workers)")
         from .fingerprints import explore_fingerprints
 
         return explore_fingerprints(model, max_depth=max_depth, max_states=max_states,

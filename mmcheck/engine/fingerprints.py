@@ -136,12 +136,17 @@ class FingerprintSet:
     def min_gap(self) -> Optional[int]:
         """The smallest difference between two stored fingerprints (None below two)."""
         keys = self.table[self.table != 0]     # one copy, sorted in place
-        if len(keys) < 2:
-            return None
         keys.sort()
-        step = GAP_CHUNK                         # gaps a chunk at a time: no second copy
-        return int(min(np.diff(keys[i:i + step + 1]).min()
-                       for i in range(0, len(keys) - 1, step)))
+        return min_gap(keys)
+
+
+def min_gap(keys: np.ndarray) -> Optional[int]:
+    """The smallest difference between two of these sorted fingerprints (None below two)."""
+    if len(keys) < 2:
+        return None
+    step = GAP_CHUNK                             # gaps a chunk at a time: no second copy
+    return int(min(np.diff(keys[i:i + step + 1]).min()
+                   for i in range(0, len(keys) - 1, step)))
 
 
 # A spill chunk is b"Z", its length (8 bytes, little-endian) and the marshalled list of

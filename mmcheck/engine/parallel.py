@@ -19,6 +19,9 @@ design gave 1.5x on 2 cores).  Workers are forked, so the model is inherited, no
 pickled; states must be picklable (tuples of ints are) and hash the same in every
 process (ints and tuples of ints do; strings do only with a fixed PYTHONHASHSEED).
 
+With the fingerprint store each worker keeps its partition's fingerprints instead of its
+states (:mod:`mmcheck.engine.parallel_fingerprints`, which extends the worker here).
+
 Differences from the one-process search, documented in :func:`explore`: the state bound is
 checked after each level (a run may store up to one level more than ``max_states``), the
 progress callback is called once per level, and among several shortest counterexamples of
@@ -51,7 +54,7 @@ class WorkerError(RuntimeError):
 
 def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonicalize,
                      stop_when_all_violated, progress, max_memory=None, backend="processes",
-                     address=None) -> "explorer.Result":
+                     address=None, store="exact", spill_dir=None) -> "explorer.Result":
     if backend == "ray":   # the same partitions as Ray actors (mmcheck.engine.ray_backend)
         from .ray_backend import RayWorkers
 
@@ -68,7 +71,7 @@ def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonic
     pipes = [ctx.Pipe() for _ in range(workers)]
     procs = [ctx.Process(target=_worker_main, daemon=True,
                          args=(model, w, workers, inboxes, pipes[w][1], canonicalize,
-                               os.getpid()))
+                               os.getpid(), store, spill_dir))
              for w in range(workers)]
     for p in procs:
         p.start()
@@ -81,7 +84,7 @@ def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonic
                         max_states=max_states,
                         canonicalize=canonicalize,
                         stop_when_all_violated=stop_when_all_violated, progress=progress,
-                        max_memory=max_memory)
+                        max_memory=max_memory, store=store)
         failed = False
         return result
     finally:
@@ -189,7 +192,7 @@ class _Workers:
 
 
 def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all_violated,
-           progress, max_memory=None):
+           progress, max_memory=None, store="exact"):
     start = time.perf_counter()
     names = ([name for name, _check in model.invariants()]
              + [name for name, _check in getattr(model, "final_checks", lambda: ())()]
@@ -267,17 +270,30 @@ def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all
         level, owner, index = link
         return workers.request(owner, ("state", level, index))
 
+    def trace_to(found, reason):
+        """The trace to a violating (or stuck) state: by lookups of the stored states, or
+        with fingerprints replayed from its place (level, owner, index)."""
+        if store == "fingerprints":
+            from .parallel_fingerprints import replay
+
+            return replay(model, workers, canonicalize, found, reason)
+        return explorer.trace_from(model, canonicalize, found, parent_of, reason)
+
     violations = {}
     for name in names:
         if name in first:
-            _depth, state, reason, *step = first[name]
-            trace = explorer.trace_from(model, canonicalize, state, parent_of, reason)
+            _depth, found, reason, *step = first[name]
+            trace = trace_to(found, reason)
             if step:  # a step property: the violating transition out of `state`
                 trace = explorer.extend(trace, *step)
             violations[name] = trace
-    stuck_trace = (explorer.trace_from(model, canonicalize, first_stuck, parent_of,
-                                       "stuck: no successor and not final")
+    stuck_trace = (trace_to(first_stuck, "stuck: no successor and not final")
                    if first_stuck is not None else None)
+    statistics = {"kind": "exact"}
+    if store == "fingerprints":
+        from .parallel_fingerprints import store_statistics
+
+        statistics = store_statistics(workers, stored)
     elapsed = time.perf_counter() - start
     return explorer.Result(
         complete=bounded_by is None, bounded_by=bounded_by, states=stored,
@@ -285,7 +301,8 @@ def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all
         elapsed=elapsed, states_per_second=stored / elapsed if elapsed > 0 else 0.0,
         label_counts=dict(label_counts), final_states=final, stuck_states=stuck,
         stuck_trace=stuck_trace, violations=violations, level_sizes=level_sizes,
-        unreached=explorer.unreached_goals(sometimes, reached, label_counts))
+        unreached=explorer.unreached_goals(sometimes, reached, label_counts),
+        store=statistics)
 
 
 # ------------------------------------------------------------------------------ workers
@@ -301,7 +318,8 @@ def _die_with_parent():
         pass
 
 
-def _worker_main(model, me, workers, inboxes, conn, canonicalize, parent_pid):
+def _worker_main(model, me, workers, inboxes, conn, canonicalize, parent_pid,
+                 store="exact", spill_dir=None):
     # the parent decides when to stop (Ctrl-C and SIGTERM reach the whole process group);
     # if the parent dies, the kernel kills this worker (PR_SET_PDEATHSIG)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -311,10 +329,16 @@ def _worker_main(model, me, workers, inboxes, conn, canonicalize, parent_pid):
         os._exit(1)
     worker = None
     try:
-        worker = _Worker(model, me, workers, inboxes, conn, canonicalize)
+        if store == "fingerprints":
+            from .parallel_fingerprints import FingerprintWorker
+
+            worker = FingerprintWorker(model, me, workers, inboxes, conn, canonicalize,
+                                       spill_dir)
+        else:
+            worker = _Worker(model, me, workers, inboxes, conn, canonicalize)
         worker.serve()
     except MemoryError:
-        stored = len(worker.visited) if worker is not None else 0
+        stored = worker.stored_count() if worker is not None else 0
         if worker is not None:
             worker.visited = worker.levels = None  # make room to answer
         try:
@@ -351,6 +375,9 @@ class _Worker:
         self.counts: defaultdict = defaultdict(int)
         # successors before canonicalisation, already routed (explorer.SEEN_RAW_LIMIT)
         self.seen_raw: set = set()
+
+    def stored_count(self) -> int:
+        return len(self.visited)
 
     def serve(self):
         while True:
