@@ -199,7 +199,7 @@ def test_cli_store_fingerprints(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--store", "fingerprints", "-j", "2"], "--store fingerprints"),
+    (["--store", "fingerprints", "-j", "2", "--backend", "ray"], "--store fingerprints"),
     (["--max-memory", "12Q"], "--max-memory"),
     (["--store", "disk"], "--store"),
 ])
