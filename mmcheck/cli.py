@@ -334,7 +334,8 @@ def _reduction(symmetry: str, no_symmetry: bool = False) -> dict:
 @click.option("--checkpoint", "checkpoint_dir", default=None, type=click.Path(file_okay=False),
               help="Save the search at every BFS level boundary in this (new or empty) "
                    "directory; `mmcheck resume DIR` continues it after Ctrl-C or a crash. "
-                   "Needs --store fingerprints, one scenario and one policy.")
+                   "Needs --store fingerprints, one scenario and one policy; with "
+                   "--workers, resume uses as many.")
 def run(scenarios, policies, policy_files, properties, depth, max_states, out_dir, as_json,
         render, show_traces, show_coverage, symmetry, no_symmetry, workers, backend, address,
         store, max_memory, no_progress, log_progress, checkpoint_dir):
@@ -353,11 +354,9 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
     loaded = load_all(scenarios)
     if show_traces is None:
         show_traces = len(loaded) == 1 and not as_json
-    if checkpoint_dir and workers > 1:
-        _fail("--checkpoint: checkpoints are taken of a one-process search; drop --workers")
     checkpoint = (_start_checkpoint(checkpoint_dir, loaded, policies, policy_files, properties,
                                     depth, max_states, "none" if no_symmetry else symmetry,
-                                    store)
+                                    store, workers)
                   if checkpoint_dir else None)
     results = []
     unexpected = 0
@@ -432,7 +431,7 @@ def _sha256(path: str) -> str:
 
 
 def _start_checkpoint(directory, loaded, policies, policy_files, properties, depth,
-                      max_states, symmetry, store):
+                      max_states, symmetry, store, workers=1):
     """A new checkpoint directory for `mmcheck run --checkpoint`, with what `mmcheck
     resume` needs to rebuild the same search."""
     from .engine.checkpoint import CheckpointError, Checkpointer
@@ -450,7 +449,7 @@ def _start_checkpoint(directory, loaded, policies, policy_files, properties, dep
         "policy_files": [{"path": os.path.abspath(f), "sha256": _sha256(f)}
                          for f in policy_files],
         "properties": list(properties), "depth": depth, "max_states": max_states,
-        "symmetry": symmetry,
+        "symmetry": symmetry, "workers": workers,
     }
     try:
         return Checkpointer.start(directory, context)
@@ -496,7 +495,8 @@ def resume(directory, out_dir, as_json, render, show_traces, max_memory, no_prog
             _fail(f"{directory}: {path} changed since the checkpoint was taken; a resumed "
                   f"search must explore the same model")
     check_output_dir("--out", out_dir)
-    search = _search_options("fingerprints", max_memory, 1)
+    # a parallel search resumes with as many workers (the partitions depend on it)
+    search = _search_options("fingerprints", max_memory, ctx.get("workers", 1))
     extra = load_policy_files([p["path"] for p in ctx["policy_files"]])
     sc = load_all([ctx["scenario"]])[0]
     live = progress.display(no_progress, log_progress)

@@ -280,23 +280,23 @@ def _json_runs(text):
     return runs
 
 
-def test_killed_at_random_points_then_resumed(tmp_path):
-    """SIGKILL at random moments of a checkpointed `mmcheck run`; `mmcheck resume` then
-    gives the uninterrupted run's states, transitions, depths and verdicts."""
+def killed_then_resumed(menu, tmp_path, seed, rounds):
+    """Run `mmcheck run *menu` whole, then `rounds` times with --checkpoint, SIGKILLed at
+    a random moment after its first checkpoint, and resumed: each resumed result must be
+    the whole run's (states, transitions, depths, verdicts).  The checkpoint directories."""
     import random
     import signal
     import time
 
     cmd = [sys.executable, "-m", "mmcheck.cli"]
-    menu = ["scenarios/discover/generic_menu.yaml", "-p", "mapcount", "--no-render",
-            "--json", "--store", "fingerprints"]
     start = time.perf_counter()
     whole = subprocess.run(cmd + ["run", *menu, "--out", str(tmp_path / "o")],
                            capture_output=True, text=True, timeout=300)
     took = time.perf_counter() - start
     assert whole.returncode == 0, whole.stderr
-    rng = random.Random(20261130)
-    for i in range(3):
+    rng = random.Random(seed)
+    directories = []
+    for i in range(rounds):
         directory = tmp_path / f"cp{i}"
         proc = subprocess.Popen(cmd + ["run", *menu, "--checkpoint", str(directory),
                                        "--out", str(tmp_path / "o")],
@@ -312,6 +312,16 @@ def test_killed_at_random_points_then_resumed(tmp_path):
                                  capture_output=True, text=True, timeout=300)
         assert resumed.returncode == 0, resumed.stderr
         assert _json_runs(resumed.stdout) == _json_runs(whole.stdout)
+        directories.append(directory)
+    return directories
+
+
+def test_killed_at_random_points_then_resumed(tmp_path):
+    """SIGKILL at random moments of a checkpointed `mmcheck run`; `mmcheck resume` then
+    gives the uninterrupted run's states, transitions, depths and verdicts."""
+    killed_then_resumed(["scenarios/discover/generic_menu.yaml", "-p", "mapcount",
+                         "--no-render", "--json", "--store", "fingerprints"],
+                        tmp_path, 20261130, 3)
 
 
 def test_checkpoint_and_resume_errors(tmp_path):

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmcheck.engine import explorer
+from mmcheck.engine.checkpoint import Checkpointer
 from mmcheck.engine.parallel import WorkerError
 from mmcheck.model.model import MMModel
 from mmcheck.model.policy import resolve
@@ -22,6 +23,7 @@ from mmcheck.report.runner import policy_defs, run_policy
 from mmcheck.report.trace import check_trace
 from mmcheck.scenario.loader import load_scenario
 from test_explorer import Counters, Graph, assert_trace_replays, random_graphs
+from test_fingerprints import killed_then_resumed
 from test_parallel import Exploding, Keyed, same_search
 
 FP = {"store": "fingerprints"}
@@ -89,8 +91,6 @@ def test_bounds_stuck_states_and_stop_when_all_violated():
 def test_a_failing_worker_is_reported_and_what_is_refused():
     with pytest.raises(WorkerError, match="model bug"):
         explorer.explore(Exploding(2, 3), workers=2, **FP)
-    with pytest.raises(ValueError, match="one-process"):
-        explorer.explore(Counters(2, 3), workers=2, checkpoint=object(), **FP)
     with pytest.raises(ValueError, match="not on Ray"):
         explorer.explore(Counters(2, 3), workers=2, backend="ray", **FP)
 
@@ -149,7 +149,68 @@ def test_cli_fingerprints_with_workers(tmp_path):
     text = subprocess.run(args + ["--store", "fingerprints", "-j", "2"], capture_output=True,
                           text=True)
     assert "fingerprints:" in text.stdout and "collision" in text.stdout
-    refused = subprocess.run(args + ["--store", "fingerprints", "-j", "2", "--checkpoint",
-                                     str(tmp_path / "cp")], capture_output=True, text=True)
-    assert refused.returncode != 0 and "one-process" in refused.stderr
-    assert "Traceback" not in refused.stderr
+
+
+# ------------------------------------------------------------------ checkpoint and resume
+def _interrupted_then_resumed(model, cut, directory, workers=2, **kw):
+    """A checkpointed parallel search interrupted (as by Ctrl-C) when its `cut`-th level
+    is about to be expanded, then resumed from the directory."""
+    calls = [0]
+
+    def progress(_report):
+        calls[0] += 1
+        if calls[0] == cut:
+            raise KeyboardInterrupt
+
+    first = explorer.explore(model, workers=workers, progress=progress,
+                             checkpoint=Checkpointer.start(str(directory), {"cut": cut}),
+                             **FP, **kw)
+    cp = Checkpointer.open(str(directory))
+    return first, explorer.explore(model, workers=workers, checkpoint=cp, resume=cp, **FP,
+                                   **kw)
+
+
+@pytest.mark.parametrize("cut", [1, 2, 5, 9])
+def test_resume_after_an_interruption_gives_the_uninterrupted_result(tmp_path, cut):
+    model = Counters(3, 5, bad={"edge": lambda s: s == (5, 0, 3), "late": lambda s: sum(s) > 11})
+    whole = explorer.explore(model, workers=2, **FP)
+    first, resumed = _interrupted_then_resumed(model, cut, tmp_path / "cp")
+    assert first.bounded_by == "interrupted"
+    same_search(whole, resumed)
+    same_traces(whole, resumed)
+    assert resumed.store["generated"] == whole.store["generated"]
+
+
+@settings(max_examples=15, deadline=None)
+@given(model=random_graphs(), cut=st.integers(min_value=1, max_value=6))
+def test_random_graphs_resume(tmp_path_factory, model, cut):
+    whole = explorer.explore(model, workers=2, **FP)
+    first, resumed = _interrupted_then_resumed(model, cut, tmp_path_factory.mktemp("cp"))
+    same_search(whole, resumed if first.bounded_by == "interrupted" else first)
+    if first.bounded_by == "interrupted":
+        same_traces(whole, resumed)
+
+
+def test_mm_scenario_resume_and_another_worker_count_refused(tmp_path):
+    sc = load_scenario("scenarios/uffd/b10_pin_uffd_wp_cow.yaml")   # step properties
+    pol = resolve("v5.11", policy_defs(sc))
+    whole = explorer.explore(MMModel(sc, pol), workers=2, **FP)
+    first, resumed = _interrupted_then_resumed(MMModel(sc, pol), 6, tmp_path / "cp")
+    assert first.bounded_by == "interrupted" and whole.violations
+    same_search(whole, resumed)
+    same_traces(whole, resumed)
+    from mmcheck.engine.checkpoint import CheckpointError
+
+    cp = Checkpointer.open(str(tmp_path / "cp"))
+    with pytest.raises(CheckpointError, match="resumes with as many"):
+        explorer.explore(MMModel(sc, pol), workers=3, checkpoint=cp, resume=cp, **FP)
+
+
+def test_cli_parallel_run_killed_at_random_points_then_resumed(tmp_path):
+    """SIGKILL a checkpointed `mmcheck run -j 2` at random moments (its workers die with
+    it); `mmcheck resume` then gives the uninterrupted run's result, with two workers."""
+    for directory in killed_then_resumed(
+            ["scenarios/discover/generic_menu.yaml", "-p", "mapcount", "--no-render",
+             "--json", "--store", "fingerprints", "-j", "2"], tmp_path, 20261207, 2):
+        assert json.load(open(directory / "context.json"))["context"]["workers"] == 2
+        assert (directory / "w1").is_dir()

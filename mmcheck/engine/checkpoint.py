@@ -14,6 +14,12 @@ A checkpoint directory holds:
 - ``context.json``: what the caller needs to rebuild the same model (for mmcheck: the
   scenario, its hash, the policy, the bounds), stored as given.
 
+A parallel search (``--workers`` with the fingerprint store,
+:mod:`mmcheck.engine.parallel_fingerprints`) keeps each worker's level, links and
+positions files in ``wK/`` (worker K), and its checkpoints hold ``table-wK.npy`` and
+``worker-wK.pickle`` per worker besides the driver's ``search.pickle``; it resumes with
+the same number of workers (the partition of a state depends on it).
+
 A checkpoint is written to ``cp-NNNNN.tmp``, synced, renamed, and only then named in
 ``LATEST``; older checkpoints and level files are removed after that. So a crash or a kill
 at any moment leaves the previous checkpoint intact, and at most the level being expanded
@@ -27,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 import time
 from array import array
@@ -37,6 +44,7 @@ import numpy as np
 FORMAT = 1
 _LATEST = "LATEST"
 _CONTEXT = "context.json"
+_WORKER_DIR = re.compile(r"w[0-9]+")
 
 
 class CheckpointError(Exception):
@@ -49,6 +57,25 @@ def _level_file(directory: str, level: int) -> str:
 
 def _array_file(directory: str, kind: str, level: int) -> str:
     return os.path.join(directory, f"{kind}-{level:05d}.npy")
+
+
+def worker_dir(directory: str, worker: int) -> str:
+    """Where worker ``worker`` of a parallel search keeps its files."""
+    return os.path.join(directory, f"w{worker}")
+
+
+def _dump(path: str, obj) -> None:
+    """Pickle ``obj`` to ``path``, on disk when this returns."""
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+FINGERPRINTS_DIFFER = ("this Python fingerprints states differently from the one that made "
+                       "the checkpoint (another interpreter, or states holding strings under "
+                       "another PYTHONHASHSEED); resume it with the same Python and "
+                       "PYTHONHASHSEED")
 
 
 def _fingerprints(search, initial=None) -> list:
@@ -131,10 +158,13 @@ class Checkpointer:
             "initial_fingerprints": _fingerprints(search),
             "elapsed": time.perf_counter() - search.start_time,
         }
-        with open(os.path.join(tmp, "search.pickle"), "wb") as f:
-            pickle.dump(snapshot, f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
+        _dump(os.path.join(tmp, "search.pickle"), snapshot)
+        self._publish(tmp, name, search.depth)
+
+    def _publish(self, tmp: str, name: str, depth: int) -> None:
+        """Rename the complete checkpoint ``tmp`` to ``name``, name it in LATEST, then
+        remove the older checkpoints and level files."""
+        d = self.directory
         final = os.path.join(d, name)
         shutil.rmtree(final, ignore_errors=True)
         os.rename(tmp, final)
@@ -144,16 +174,56 @@ class Checkpointer:
             f.flush()
             os.fsync(f.fileno())
         os.replace(latest_tmp, os.path.join(d, _LATEST))
-        self._remove_older(search.depth)
+        self.latest = name
+        self._remove_older(depth)
 
     def _remove_older(self, depth: int) -> None:
-        for entry in os.listdir(self.directory):
-            path = os.path.join(self.directory, entry)
-            if entry.startswith("cp-") and entry != f"cp-{depth:05d}":
-                shutil.rmtree(path, ignore_errors=True)
-            elif entry.startswith("level-") and entry.endswith(".bin"):
-                if int(entry[6:11]) < depth:
-                    os.remove(path)
+        places = [self.directory] + [os.path.join(self.directory, e)
+                                     for e in os.listdir(self.directory)
+                                     if _WORKER_DIR.fullmatch(e)]
+        for place in places:
+            for entry in os.listdir(place):
+                path = os.path.join(place, entry)
+                if place == self.directory and entry.startswith("cp-") \
+                        and entry != f"cp-{depth:05d}":
+                    shutil.rmtree(path, ignore_errors=True)
+                elif entry.startswith("level-") and entry.endswith(".bin"):
+                    if int(entry[6:11]) < depth:
+                        os.remove(path)
+
+    # ------------------------------------------------------------- parallel searches
+    def save_parallel(self, workers, snapshot: dict) -> None:
+        """Checkpoint a parallel search before it expands level ``snapshot["depth"]``:
+        every worker writes its part (mmcheck.engine.parallel_fingerprints), then the
+        driver's ``snapshot``."""
+        name = f"cp-{snapshot['depth']:05d}"
+        tmp = os.path.join(self.directory, name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        workers.ask(("checkpoint", tmp))
+        _dump(os.path.join(tmp, "search.pickle"), snapshot)
+        self._publish(tmp, name, snapshot["depth"])
+
+    def restore_parallel(self, workers) -> dict:
+        """Put the workers back where the latest checkpoint left them; the driver's
+        snapshot."""
+        d = os.path.join(self.directory, self.latest)
+        try:
+            with open(os.path.join(d, "search.pickle"), "rb") as f:
+                snap = pickle.load(f)
+        except (OSError, ValueError, pickle.UnpicklingError) as e:
+            raise CheckpointError(f"{self.directory}: damaged checkpoint {self.latest} "
+                                  f"({e})") from None
+        if snap.get("workers") != len(workers):
+            raise CheckpointError(
+                f"{self.directory}: a search of {snap.get('workers', 1)} worker "
+                f"process(es); it resumes with as many (the partition of a state depends "
+                f"on their number)")
+        for reply in workers.ask(("restore", d))[0]:
+            if reply[1] is not None:
+                raise CheckpointError(f"{self.directory}: {reply[1]}")
+        self.written_levels = snap["depth"]
+        return snap
 
     # ---------------------------------------------------------------------- restore
     def restore(self, search) -> Any:
@@ -181,11 +251,7 @@ class Checkpointer:
         # take every stored state for a new one and silently explore them again
         made = snap.get("initial_fingerprints")  # checkpoints before 2026-12-07 lack it
         if made is not None and made != _fingerprints(search, snap["initial"]):
-            raise CheckpointError(
-                f"{self.directory}: this Python fingerprints states differently from the "
-                f"one that made the checkpoint (another interpreter, or states holding "
-                f"strings under another PYTHONHASHSEED); resume it with the same Python "
-                f"and PYTHONHASHSEED")
+            raise CheckpointError(f"{self.directory}: {FINGERPRINTS_DIFFER}")
         search.seen.table = table
         search.seen.count = snap["table_count"]
         search.parents, search.positions = parents, positions

@@ -634,7 +634,7 @@ def explore(
     (:mod:`mmcheck.engine.fingerprints`: ~20 bytes a state, BFS levels spilled to files in
     ``spill_dir``); the result's ``store`` says how likely a fingerprint collision hid a
     state.  With ``workers > 1`` each worker process keeps its partition's fingerprints
-    (:mod:`mmcheck.engine.parallel_fingerprints`; no checkpoints, no Ray).
+    (:mod:`mmcheck.engine.parallel_fingerprints`; checkpoints too, not on Ray).
 
     ``checkpoint`` (a :class:`mmcheck.engine.checkpoint.Checkpointer`, fingerprint store
     only) saves the search at every level boundary; ``resume`` (one opened on an existing
@@ -665,15 +665,14 @@ def explore(
     if store == "fingerprints" and (workers > 1 or backend == "ray"):
         if backend == "ray":
             raise ValueError("the fingerprint store runs in worker processes, not on Ray")
-        if checkpoint is not None or resume is not None:
-            raise ValueError("checkpoints are taken of a one-process search (no workers)")
         from .parallel import explore_parallel
 
         return explore_parallel(model, workers, max_depth=max_depth, max_states=max_states,
                                 canonicalize=canonicalize,
                                 stop_when_all_violated=stop_when_all_violated,
                                 progress=progress, max_memory=max_memory, store=store,
-                                spill_dir=spill_dir or os.environ.get("MMCHECK_SPILL_DIR"))
+                                spill_dir=spill_dir or os.environ.get("MMCHECK_SPILL_DIR"),
+                                checkpoint=checkpoint, resume=resume)
     if store == "fingerprints":
         from .fingerprints import explore_fingerprints
 

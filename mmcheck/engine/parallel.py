@@ -54,7 +54,8 @@ class WorkerError(RuntimeError):
 
 def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonicalize,
                      stop_when_all_violated, progress, max_memory=None, backend="processes",
-                     address=None, store="exact", spill_dir=None) -> "explorer.Result":
+                     address=None, store="exact", spill_dir=None, checkpoint=None,
+                     resume=None) -> "explorer.Result":
     if backend == "ray":   # the same partitions as Ray actors (mmcheck.engine.ray_backend)
         from .ray_backend import RayWorkers
 
@@ -71,7 +72,8 @@ def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonic
     pipes = [ctx.Pipe() for _ in range(workers)]
     procs = [ctx.Process(target=_worker_main, daemon=True,
                          args=(model, w, workers, inboxes, pipes[w][1], canonicalize,
-                               os.getpid(), store, spill_dir))
+                               os.getpid(), store, spill_dir,
+                               checkpoint.directory if checkpoint is not None else None))
              for w in range(workers)]
     for p in procs:
         p.start()
@@ -84,7 +86,8 @@ def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonic
                         max_states=max_states,
                         canonicalize=canonicalize,
                         stop_when_all_violated=stop_when_all_violated, progress=progress,
-                        max_memory=max_memory, store=store)
+                        max_memory=max_memory, store=store, checkpoint=checkpoint,
+                        resume=resume)
         failed = False
         return result
     finally:
@@ -192,7 +195,7 @@ class _Workers:
 
 
 def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all_violated,
-           progress, max_memory=None, store="exact"):
+           progress, max_memory=None, store="exact", checkpoint=None, resume=None):
     start = time.perf_counter()
     names = ([name for name, _check in model.invariants()]
              + [name for name, _check in getattr(model, "final_checks", lambda: ())()]
@@ -222,10 +225,25 @@ def _drive(model, workers, *, max_depth, max_states, canonicalize, stop_when_all
                 reached[name].update(goals)
         return sum(r[1]["frontier"] for r in replies)
 
-    frontier = absorb(workers.ask(("init", names))[0], 0)
-    depth = 0
+    if resume is not None:   # a parallel fingerprint search saved at a level boundary
+        snap = resume.restore_parallel(workers)
+        depth, frontier, level_sizes = snap["depth"], snap["frontier"], snap["level_sizes"]
+        stored, first, final, stuck = snap["stored"], snap["first"], snap["final"], snap["stuck"]
+        first_stuck = snap["first_stuck"]
+        for name, goals in snap["reached"].items():
+            reached[name].update(goals)
+        start -= snap["elapsed"]
+    else:
+        frontier = absorb(workers.ask(("init", names))[0], 0)
+        depth = 0
     try:
         while frontier:
+            if checkpoint is not None:   # levels 0..depth stored, depth not expanded
+                checkpoint.save_parallel(workers, {
+                    "workers": len(workers), "depth": depth, "frontier": frontier,
+                    "level_sizes": list(level_sizes), "stored": stored, "first": first,
+                    "final": final, "stuck": stuck, "first_stuck": first_stuck,
+                    "reached": reached, "elapsed": time.perf_counter() - start})
             level_sizes.append(frontier)
             if max_depth is not None and depth >= max_depth:
                 bounded_by = "depth"
@@ -319,7 +337,7 @@ def _die_with_parent():
 
 
 def _worker_main(model, me, workers, inboxes, conn, canonicalize, parent_pid,
-                 store="exact", spill_dir=None):
+                 store="exact", spill_dir=None, checkpoint_dir=None):
     # the parent decides when to stop (Ctrl-C and SIGTERM reach the whole process group);
     # if the parent dies, the kernel kills this worker (PR_SET_PDEATHSIG)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -333,7 +351,7 @@ def _worker_main(model, me, workers, inboxes, conn, canonicalize, parent_pid,
             from .parallel_fingerprints import FingerprintWorker
 
             worker = FingerprintWorker(model, me, workers, inboxes, conn, canonicalize,
-                                       spill_dir)
+                                       spill_dir, checkpoint_dir)
         else:
             worker = _Worker(model, me, workers, inboxes, conn, canonicalize)
         worker.serve()

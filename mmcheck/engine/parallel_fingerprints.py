@@ -20,11 +20,14 @@ must fit in memory; the stored ones cost ~20 B each.
 
 from __future__ import annotations
 
+import os
+import pickle
 from array import array
 from collections import defaultdict
 
 import numpy as np
 
+from . import checkpoint
 from .explorer import SEEN_RAW_LIMIT, Trace
 from .fingerprints import _M64, BATCH, FingerprintSet, _SpillLevel, min_gap
 from .parallel import _INDEX_BITS, _Worker, _decode, _encode, _unlink, owner_function
@@ -35,8 +38,15 @@ SENT_LIMIT = 1 << 20   # crossing fingerprints remembered per level before start
 class FingerprintWorker(_Worker):
     """One partition of a parallel fingerprint search."""
 
-    def __init__(self, model, me, workers, inboxes, conn, canonicalize, spill_dir=None):
+    def __init__(self, model, me, workers, inboxes, conn, canonicalize, spill_dir=None,
+                 checkpoint_dir=None):
         super().__init__(model, me, workers, inboxes, conn, canonicalize)
+        # with checkpoints, its levels and index arrays are files of its own there
+        self.files = (checkpoint.worker_dir(checkpoint_dir, me)
+                      if checkpoint_dir is not None else None)
+        if self.files is not None:
+            os.makedirs(self.files, exist_ok=True)
+        self.written_levels = 0
         self.visited = None
         self.seen = FingerprintSet()
         self.fingerprint = getattr(model, "fingerprint", hash)
@@ -65,6 +75,11 @@ class FingerprintWorker(_Worker):
             index_bytes = sum(a.itemsize * len(a) for a in self.links + self.positions)
             return "ok", {"generated": self.generated, "table_bytes": self.seen.nbytes,
                           "index_bytes": index_bytes, "keys": keys.tobytes()}
+        if kind == "checkpoint":
+            self._checkpoint(msg[1])
+            return "ok", None
+        if kind == "restore":
+            return "ok", self._restore(msg[1])
         if kind in ("link", "state"):
             return "error", f"{kind!r}: the fingerprint store keeps no states to look up"
         return super().handle(msg)
@@ -103,8 +118,56 @@ class FingerprintWorker(_Worker):
                 reached.update(cover(state))
 
     def _new_level(self, level):
-        self.building = (_SpillLevel(self.spill_dir), array("Q"), array("H"))
+        spill = (_SpillLevel(None, path=checkpoint._level_file(self.files, level))
+                 if self.files is not None else _SpillLevel(self.spill_dir))
+        self.building = (spill, array("Q"), array("H"))
         self.building_level = level
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self, tmp: str) -> None:
+        """Write this partition's part of a checkpoint: its frontier and finished index
+        arrays into its own files, its table and counters into ``tmp``."""
+        self.frontier.sync()
+        for level in range(self.written_levels, len(self.links)):
+            for kind, arrays, dtype in (("links", self.links, np.uint64),
+                                        ("positions", self.positions, np.uint16)):
+                np.save(checkpoint._array_file(self.files, kind, level + 1),
+                        np.frombuffer(arrays[level], dtype=dtype))
+        self.written_levels = len(self.links)
+        np.save(os.path.join(tmp, f"table-w{self.me}.npy"), self.seen.table)
+        checkpoint._dump(os.path.join(tmp, f"worker-w{self.me}.pickle"), {
+            "stored": self.stored, "generated": self.generated,
+            "table_count": self.seen.count, "counts": dict(self.counts),
+            "initial": self.initial, "frontier_size": len(self.frontier),
+            "initial_fingerprints": [self.fingerprint(s) for s in self.initial]})
+
+    def _restore(self, cp: str):
+        """Load this partition's part of checkpoint ``cp``; None, or why it cannot be."""
+        try:
+            with open(os.path.join(cp, f"worker-w{self.me}.pickle"), "rb") as f:
+                snap = pickle.load(f)
+            table = np.load(os.path.join(cp, f"table-w{self.me}.npy"))
+            depth = int(os.path.basename(cp)[3:])
+            links, positions = [], []
+            for level in range(1, depth + 1):
+                for kind, code, out in (("links", "Q", links), ("positions", "H", positions)):
+                    a = array(code)
+                    a.frombytes(np.load(checkpoint._array_file(self.files, kind, level))
+                                .tobytes())
+                    out.append(a)
+        except (OSError, ValueError, KeyError, pickle.UnpicklingError) as e:
+            return f"damaged checkpoint {os.path.basename(cp)} (worker {self.me}: {e})"
+        if snap["initial_fingerprints"] != [self.fingerprint(s) for s in snap["initial"]]:
+            return checkpoint.FINGERPRINTS_DIFFER
+        self.seen.table, self.seen.count = table, snap["table_count"]
+        self.links, self.positions = links, positions
+        self.written_levels = depth
+        self.stored, self.generated = snap["stored"], snap["generated"]
+        self.counts.update(snap["counts"])
+        self.initial = snap["initial"]
+        self.frontier = _SpillLevel(None, path=checkpoint._level_file(self.files, depth),
+                                    size=snap["frontier_size"])
+        return None
 
     def _checks(self, active):
         return [[(n, self.checks[n]) for n in active if n in self.checks]]
