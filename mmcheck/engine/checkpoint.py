@@ -59,6 +59,24 @@ def _array_file(directory: str, kind: str, level: int) -> str:
     return os.path.join(directory, f"{kind}-{level:05d}.npy")
 
 
+def write_index_arrays(directory: str, kind: str, arrays: list, start: int, dtype) -> None:
+    """Write the finished levels ``start + 1``.. of a per-level index (written once: they
+    never change)."""
+    for level in range(start, len(arrays)):
+        np.save(_array_file(directory, kind, level + 1),
+                np.frombuffer(arrays[level], dtype=dtype))
+
+
+def read_index_arrays(directory: str, kind: str, depth: int, code: str) -> list:
+    """Levels 1..depth of a per-level index, as arrays of type ``code``."""
+    out = []
+    for level in range(1, depth + 1):
+        a = array(code)
+        a.frombytes(np.load(_array_file(directory, kind, level)).tobytes())
+        out.append(a)
+    return out
+
+
 def worker_dir(directory: str, worker: int) -> str:
     """Where worker ``worker`` of a parallel search keeps its files."""
     return os.path.join(directory, f"w{worker}")
@@ -133,12 +151,8 @@ class Checkpointer:
         """Checkpoint ``search`` before it expands ``frontier`` (level ``search.depth``)."""
         d = self.directory
         frontier.sync()
-        for level in range(self.written_levels, len(search.parents)):
-            # finished levels 1..depth: immutable, written once
-            np.save(_array_file(d, "parents", level + 1),
-                    np.frombuffer(search.parents[level], dtype=np.uint32))
-            np.save(_array_file(d, "positions", level + 1),
-                    np.frombuffer(search.positions[level], dtype=np.uint16))
+        write_index_arrays(d, "parents", search.parents, self.written_levels, np.uint32)
+        write_index_arrays(d, "positions", search.positions, self.written_levels, np.uint16)
         self.written_levels = len(search.parents)
         name = f"cp-{search.depth:05d}"
         tmp = os.path.join(d, name + ".tmp")
@@ -236,13 +250,8 @@ class Checkpointer:
                 snap = pickle.load(f)
             table = np.load(os.path.join(d, "table.npy"))
             depth = snap["depth"]
-            parents, positions = [], []
-            for level in range(1, depth + 1):
-                for kind, code, out in (("parents", "I", parents),
-                                        ("positions", "H", positions)):
-                    a = array(code)
-                    a.frombytes(np.load(_array_file(self.directory, kind, level)).tobytes())
-                    out.append(a)
+            parents = read_index_arrays(self.directory, "parents", depth, "I")
+            positions = read_index_arrays(self.directory, "positions", depth, "H")
         except (OSError, ValueError, KeyError, pickle.UnpicklingError) as e:
             raise CheckpointError(f"{self.directory}: damaged checkpoint {self.latest} "
                                   f"({e})") from None

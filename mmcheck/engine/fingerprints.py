@@ -478,20 +478,8 @@ class FingerprintSearch(_Search):
     def _replay(self, level: int, index: int):
         """(states, labels) of the BFS path to the state at (level, index)."""
         path = self._path_to(level, index)
-        state = self.initial[path[0]]
-        states, labels = [state], []
-        for lvl in range(1, level + 1):
-            pos = self.positions[lvl - 1][path[lvl]]
-            for k, (label, successor) in enumerate(self.model.successors(state)):
-                if k == pos:
-                    break
-            else:
-                raise RuntimeError("cannot rebuild trace: the model's successors() is not "
-                                   "deterministic")
-            state = self.model.canonical(successor) if self.canonicalize else successor
-            states.append(state)
-            labels.append(label)
-        return states, labels
+        return replay(self.model, self.canonicalize, self.initial[path[0]],
+                      [self.positions[lvl - 1][path[lvl]] for lvl in range(1, level + 1)])
 
     def trace_to(self, loc, reason: str, label=_NO_SUCCESSOR, successor=None) -> Trace:
         states, labels = self._replay(*loc)
@@ -502,19 +490,45 @@ class FingerprintSearch(_Search):
 
     def result(self) -> Result:
         res = super().result()
-        gap = self.seen.min_gap()
-        d, g = self.stored, self.generated
-        index_bytes = sum(a.itemsize * len(a) for a in self.parents + self.positions)
-        res.store = {
-            "kind": "fingerprints",
-            "generated": g,
-            "collision_optimistic": d * max(g - d, 0) / 2.0 ** 64,
-            "collision_actual": (1.0 / gap) if gap else 0.0,
-            "table_bytes": self.seen.nbytes,
-            "index_bytes": index_bytes,
-            "bytes_per_state": (self.seen.nbytes + index_bytes) / d if d else 0.0,
-        }
+        res.store = store_entry(self.stored, self.generated, self.seen.min_gap(),
+                                self.seen.nbytes, index_bytes(self.parents + self.positions))
         return res
+
+
+def replay(model, canonicalize: bool, state, positions) -> tuple[list, list]:
+    """(states, labels) of the path from ``state`` taking, at each step, the successor at
+    the recorded position (the model's ``successors`` is deterministic)."""
+    states, labels = [state], []
+    for pos in positions:
+        for k, (label, successor) in enumerate(model.successors(state)):
+            if k == pos:
+                break
+        else:
+            raise RuntimeError("cannot rebuild trace: the model's successors() is not "
+                               "deterministic")
+        state = model.canonical(successor) if canonicalize else successor
+        states.append(state)
+        labels.append(label)
+    return states, labels
+
+
+def index_bytes(arrays) -> int:
+    return sum(a.itemsize * len(a) for a in arrays)
+
+
+def store_entry(stored: int, generated: int, gap: Optional[int], table_bytes: int,
+                index: int) -> dict:
+    """A result's ``store``: sizes and TLC's two collision estimates (module doc)."""
+    d, g = stored, generated
+    return {
+        "kind": "fingerprints",
+        "generated": g,
+        "collision_optimistic": d * max(g - d, 0) / 2.0 ** 64,
+        "collision_actual": (1.0 / gap) if gap else 0.0,
+        "table_bytes": table_bytes,
+        "index_bytes": index,
+        "bytes_per_state": (table_bytes + index) / d if d else 0.0,
+    }
 
 
 def explore_fingerprints(model, *, max_depth=None, max_states=None, canonicalize=True,

@@ -29,8 +29,11 @@ import numpy as np
 
 from . import checkpoint
 from .explorer import SEEN_RAW_LIMIT, Trace
-from .fingerprints import _M64, BATCH, FingerprintSet, _SpillLevel, min_gap
-from .parallel import _INDEX_BITS, _Worker, _decode, _encode, _unlink, owner_function
+from .fingerprints import (_M64, BATCH, FingerprintSet, _SpillLevel, index_bytes, min_gap,
+                           store_entry)
+from .fingerprints import replay as replay_positions
+from .parallel import (_BATCH, _INDEX_BITS, _Worker, _decode, _encode, _unlink,
+                       owner_function)
 
 SENT_LIMIT = 1 << 20   # crossing fingerprints remembered per level before starting again
 
@@ -72,9 +75,9 @@ class FingerprintWorker(_Worker):
         if kind == "fingerprint_stats":
             keys = self.seen.table[self.seen.table != 0]
             keys.sort()
-            index_bytes = sum(a.itemsize * len(a) for a in self.links + self.positions)
             return "ok", {"generated": self.generated, "table_bytes": self.seen.nbytes,
-                          "index_bytes": index_bytes, "keys": keys.tobytes()}
+                          "index_bytes": index_bytes(self.links + self.positions),
+                          "keys": keys.tobytes()}
         if kind == "checkpoint":
             self._checkpoint(msg[1])
             return "ok", None
@@ -85,13 +88,16 @@ class FingerprintWorker(_Worker):
         return super().handle(msg)
 
     # ------------------------------------------------------------------ storing
-    def _store_batch(self, states, links, positions, level, active_checks, found):
+    def _store_batch(self, states, links, positions, level, active_checks, found,
+                     fingerprints=None):
         """Store the new states of a batch (in batch order) into level `level`: fingerprints
-        looked up together, new ones appended to the level being built and checked."""
+        looked up together (`fingerprints`: computed by the sender already), new ones
+        appended to the level being built and checked."""
         if not states:
             return
-        fps = np.frombuffer(array("Q", [self.fingerprint(s) & _M64 for s in states]),
-                            dtype=np.uint64)
+        if fingerprints is None:
+            fingerprints = [self.fingerprint(s) for s in states]
+        fps = np.frombuffer(array("Q", [f & _M64 for f in fingerprints]), dtype=np.uint64)
         self.generated += len(states)
         nxt, link_arr, pos_arr = self.building
         covers = [(sm.cover, self.reached[sm.name]) for sm in self.sometimes]
@@ -128,11 +134,10 @@ class FingerprintWorker(_Worker):
         """Write this partition's part of a checkpoint: its frontier and finished index
         arrays into its own files, its table and counters into ``tmp``."""
         self.frontier.sync()
-        for level in range(self.written_levels, len(self.links)):
-            for kind, arrays, dtype in (("links", self.links, np.uint64),
-                                        ("positions", self.positions, np.uint16)):
-                np.save(checkpoint._array_file(self.files, kind, level + 1),
-                        np.frombuffer(arrays[level], dtype=dtype))
+        checkpoint.write_index_arrays(self.files, "links", self.links, self.written_levels,
+                                      np.uint64)
+        checkpoint.write_index_arrays(self.files, "positions", self.positions,
+                                      self.written_levels, np.uint16)
         self.written_levels = len(self.links)
         np.save(os.path.join(tmp, f"table-w{self.me}.npy"), self.seen.table)
         checkpoint._dump(os.path.join(tmp, f"worker-w{self.me}.pickle"), {
@@ -148,13 +153,8 @@ class FingerprintWorker(_Worker):
                 snap = pickle.load(f)
             table = np.load(os.path.join(cp, f"table-w{self.me}.npy"))
             depth = int(os.path.basename(cp)[3:])
-            links, positions = [], []
-            for level in range(1, depth + 1):
-                for kind, code, out in (("links", "Q", links), ("positions", "H", positions)):
-                    a = array(code)
-                    a.frombytes(np.load(checkpoint._array_file(self.files, kind, level))
-                                .tobytes())
-                    out.append(a)
+            links = checkpoint.read_index_arrays(self.files, "links", depth, "Q")
+            positions = checkpoint.read_index_arrays(self.files, "positions", depth, "H")
         except (OSError, ValueError, KeyError, pickle.UnpicklingError) as e:
             return f"damaged checkpoint {os.path.basename(cp)} (worker {self.me}: {e})"
         if snap["initial_fingerprints"] != [self.fingerprint(s) for s in snap["initial"]]:
@@ -212,12 +212,13 @@ class FingerprintWorker(_Worker):
         owner_of_state = owner_function(model, w)
         base = (depth * w + me) << _INDEX_BITS
         own = ([], [], [])                      # states, links, positions
-        out = [([], [], []) for _ in range(w)]  # per owner: states, parent indices, positions
+        # per owner: states, parent indices, positions, fingerprints (computed once)
+        out = [([], [], [], []) for _ in range(w)]
 
         def send(owner, last):
             batch = out[owner]
             self.inboxes[owner].put((me, _encode(batch), last))
-            out[owner] = ([], [], [])
+            out[owner] = ([], [], [], [])
 
         final = stuck = 0
         first_stuck = None
@@ -264,7 +265,8 @@ class FingerprintWorker(_Worker):
                 batch[0].append(succ)
                 batch[1].append(index)
                 batch[2].append(position)
-                if len(batch[0]) >= 20_000:
+                batch[3].append(fp)
+                if len(batch[0]) >= _BATCH:
                     send(owner, False)
             if position < 0:
                 if self.is_final is None or self.is_final(state):
@@ -286,9 +288,9 @@ class FingerprintWorker(_Worker):
         for sender in sorted(received):     # sender order: deterministic
             sender_base = (depth * w + sender) << _INDEX_BITS
             for blob in received[sender]:
-                states, parents, positions = _decode(blob)
+                states, parents, positions, fps = _decode(blob)
                 self._store_batch(states, [sender_base | i for i in parents], positions,
-                                  level, checks, found)
+                                  level, checks, found, fps)
         self._finish_level()
         return self._report(found, final, stuck, first_stuck)
 
@@ -310,37 +312,21 @@ def replay(model, workers, canonicalize, loc, reason) -> Trace:
     while level > 0:
         (level, owner, index), position = workers.request(owner, ("link_at", level, index))
         chain.append(position)
-    state = workers.request(owner, ("initial", index))
-    states, labels = [state], []
-    for position in reversed(chain):
-        for k, (label, successor) in enumerate(model.successors(state)):
-            if k == position:
-                break
-        else:
-            raise RuntimeError("cannot rebuild trace: the model's successors() is not "
-                               "deterministic")
-        state = model.canonical(successor) if canonicalize else successor
-        states.append(state)
-        labels.append(label)
+    chain.reverse()
+    states, labels = replay_positions(model, canonicalize,
+                                      workers.request(owner, ("initial", index)), chain)
     return Trace(states=states, labels=labels, reason=reason, depth=len(labels))
 
 
 def store_statistics(workers, stored: int) -> dict:
     """The result's ``store`` entry, as the one-process fingerprint search reports it,
     over every partition (the smallest gap between fingerprints of all of them)."""
-    replies = workers.ask(("fingerprint_stats",))[0]
-    stats = [r[1] for r in replies]
+    stats = [r[1] for r in workers.ask(("fingerprint_stats",))[0]]
     keys = np.concatenate([np.frombuffer(s["keys"], dtype=np.uint64) for s in stats])
     keys.sort()
-    gap = min_gap(keys)
-    g = sum(s["generated"] for s in stats)
-    d = stored
-    table = sum(s["table_bytes"] for s in stats)
-    index = sum(s["index_bytes"] for s in stats)
-    return {"kind": "fingerprints", "generated": g,
-            "collision_optimistic": d * max(g - d, 0) / 2.0 ** 64,
-            "collision_actual": (1.0 / gap) if gap else 0.0,
-            "table_bytes": table, "index_bytes": index,
-            "bytes_per_state": (table + index) / d if d else 0.0,
-            "workers": len(stats)}
+    entry = store_entry(stored, sum(s["generated"] for s in stats), min_gap(keys),
+                        sum(s["table_bytes"] for s in stats),
+                        sum(s["index_bytes"] for s in stats))
+    entry["workers"] = len(stats)
+    return entry
 
