@@ -14,6 +14,7 @@ import sys
 from .engine import run_engine_benchmark
 from .mm import run_menu_benchmark, run_mm_benchmark, run_suite_timing
 from .parallel import run_parallel_benchmark
+from .por import run_por_benchmark, table as por_table
 from .stores import run_store_benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,10 +51,10 @@ def _store_row(r: dict) -> str:
             f"{'yes' if r['same_as_exact'] else 'NO'} | {r['collision_optimistic']:.1e} |")
 
 
-def target_rows(engine, mm, stores, pypy=(), big=()) -> list[str]:
+def target_rows(engine, mm, stores, pypy=(), big=(), por=()) -> list[str]:
     """Issue 13's targets, each with what this run measured and whether it is met; the
     ones nothing measures yet say so.  `big`: the rows of the >= 10^6-state parallel
-    benchmark (benchmarks.parallel)."""
+    benchmark (benchmarks.parallel); `por`: benchmarks.por's rows."""
     one = [r for r in mm if r["workers"] == 1]
     best = max(r["states_per_second"] for r in one)
     speedups = []
@@ -99,7 +100,29 @@ def target_rows(engine, mm, stores, pypy=(), big=()) -> list[str]:
               row("a >= 10^8-state search on one machine", "not run by this command "
                   "(the largest recorded in RESULTS.md: 94.4M states, complete, "
                   "big_three_process_menu, 2026-12-07)", "no"),
-              row("partial-order reduction (--por)", "not built", "no")]
+              ]
+    if por:
+        runs = sum(r["runs"] for r in por)
+        differ = sum(r["differ"] for r in por)
+        lines.append(row("--por: the same verdicts as the full search (shipped scenarios "
+                         "x policies without a depth bound, menus, engine model)",
+                         f"{runs:,} runs, {differ} differ", "yes" if not differ else "no"))
+        menus = [r for r in por if r["what"].startswith("menu")]
+        scripted = [r for r in por if r["what"].startswith("scripted")]
+        engine_row = [r for r in por if r["what"].startswith("engine")]
+        parts = []
+        if menus:
+            parts.append(f"menus {min(r['factor'] for r in menus):.2f}-"
+                         f"{max(r['factor'] for r in menus):.2f}x")
+        if scripted:
+            parts.append(f"scripted scenarios {min(r['factor'] for r in scripted):.3f}-"
+                         f"{max(r['factor'] for r in scripted):.3f}x")
+        if engine_row:
+            parts.append(f"engine counters {engine_row[0]['factor']:.0f}x")
+        lines.append(row("--por: reduction factor per menu (states without / with)",
+                         "; ".join(parts), "reported (no target)"))
+    else:
+        lines.append(row("partial-order reduction (--por)", "not run by this call", "no"))
     return lines
 
 
@@ -140,6 +163,7 @@ def main(argv) -> None:
     if pypy:  # the stores under PyPy too: big searches are meant to run there
         stores += run_store_benchmark(python=pypy_interpreter(),
                                       interpreter=pypy[0]["interpreter"])
+    por = run_por_benchmark()
     big = run_parallel_benchmark()
     if pypy:
         big += run_parallel_benchmark(stores=("fingerprints",), python=pypy_interpreter(),
@@ -197,8 +221,12 @@ def main(argv) -> None:
                      f"{r['states_per_second']:,.0f} | "
                      + (f"{r['speedup']:.2f}x | {'yes' if r['same_as_one'] else 'NO'} |"
                         if r["workers"] == 2 else "- | - |"))
+    lines += ["", "Partial-order reduction (`--por`, `benchmarks/por.py`): states without and "
+              "with it, one process, exact store; scenarios with a depth bound are left out "
+              "(a reduced search runs unbounded); factor = states without / with:", ""]
+    lines += por_table(por)
     lines += ["", "Issue 13's targets against this run:", ""] + target_rows(engine, mm, stores,
-                                                                             pypy, big)
+                                                                             pypy, big, por)
     lines += ["", f"Whole shipped scenario suite (`mmcheck run scenarios/`, traces included): "
               f"{suite['scenarios']} scenarios, {suite['runs']} scenario x policy runs, "
               f"{suite['states']:,} states in {suite['seconds']:.2f} s.", ""]

@@ -301,6 +301,17 @@ def _search_options(store: str, max_memory: str | None, workers: int,
             "address": address}
 
 
+def _check_por(depth, workers, backend, store) -> None:
+    """The searches --por runs in (mmcheck.engine.por.check_options says why)."""
+    if depth is not None:
+        _fail("--por: a reduced search may reach a violation only deeper than the full one, "
+              "so it runs unbounded in depth; drop --depth")
+    if workers > 1 or backend == "ray":
+        _fail("--por: the reduced search runs in one process; drop --workers/--backend")
+    if store != "exact":
+        _fail("--por: the reduced search keeps exact states; drop --store fingerprints")
+
+
 def _reduction(symmetry: str, no_symmetry: bool = False) -> dict:
     level = "none" if no_symmetry else symmetry
     return {"canonicalize": level != "none", "symmetry": level == "full"}
@@ -336,9 +347,15 @@ def _reduction(symmetry: str, no_symmetry: bool = False) -> dict:
                    "directory; `mmcheck resume DIR` continues it after Ctrl-C or a crash. "
                    "Needs --store fingerprints, one scenario and one policy; with "
                    "--workers, resume uses as many.")
+@click.option("--por", is_flag=True,
+              help="Partial-order reduction: expand a state by one thread's safe step when it "
+                   "commutes with everything the others can do and no property can see it "
+                   "(scripted await/wait/device_read); same verdicts, fewer states; "
+                   "counterexamples may be longer than the shortest. One process, exact "
+                   "store, no depth bound.")
 def run(scenarios, policies, policy_files, properties, depth, max_states, out_dir, as_json,
         render, show_traces, show_coverage, symmetry, no_symmetry, workers, backend, address,
-        store, max_memory, no_progress, log_progress, checkpoint_dir):
+        store, max_memory, no_progress, log_progress, checkpoint_dir, por):
     """Explore every interleaving of SCENARIOS (files or directories) under each policy."""
     from .engine import memory
     from .properties import NAMES
@@ -350,6 +367,8 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
             _fail(f"--property: unknown property '{prop}' (known: {', '.join(NAMES)})")
     check_output_dir("--out", out_dir)
     search = _search_options(store, max_memory, workers, backend, address)
+    if por:
+        _check_por(depth, workers, backend, store)
     extra = load_policy_files(policy_files)
     loaded = load_all(scenarios)
     if show_traces is None:
@@ -371,7 +390,7 @@ def run(scenarios, policies, policy_files, properties, depth, max_states, out_di
                                   progress=live.update if live else None,
                                   started=((lambda p, sc=sc: live.policy_started(sc.name, p))
                                            if live else None),
-                                  **_reduction(symmetry, no_symmetry)):
+                                  por=por, **_reduction(symmetry, no_symmetry)):
                 if live:
                     live.stop()
                 runs.append(r)
@@ -573,6 +592,8 @@ def _print_scenario(sc, runs, show_traces):
     reductions = {r.symmetry for r in runs if r.symmetry}
     for text in sorted(reductions):
         console.print(f"symmetry: {text}", markup=False)
+    if any(r.por is not None for r in runs):
+        console.print(escape(por_summary(runs)), style="dim")
     for r in runs:
         if r.store.get("kind") == "fingerprints":
             console.print(escape(f"{r.policy}: {fingerprint_summary(r.store)}"), style="dim")
@@ -611,6 +632,16 @@ def fingerprint_summary(store: dict) -> str:
             f"{store['collision_actual']:.1e} from the fingerprints")
 
 
+def por_summary(runs) -> str:
+    """One line on partial-order-reduced searches: what each reduced and what that means."""
+    each = ", ".join(f"{r.policy} {r.por['reduced_states']:,}/"
+                     f"{r.por['reduced_states'] + r.por['full_states']:,}"
+                     for r in runs if r.por is not None)
+    return (f"partial-order reduction (states expanded by one thread's safe step only / "
+            f"all expanded): {each}; transition, COW and coverage counts are the reduced "
+            f"graph's, and a counterexample may be longer than the shortest")
+
+
 def _print_coverage(runs):
     from .report import coverage
 
@@ -645,6 +676,7 @@ def _run_json(sc, runs, with_coverage=False) -> dict:
             "unnecessary_cow_copies": r.unnecessary_copies, "stuck_states": r.stuck_states,
             "never_enabled": r.never_started, "symmetry": r.symmetry,
             "pin_lost_cow_copies": r.pin_lost_copies, "notes": r.notes, "store": r.store,
+            **({"por": r.por} if r.por is not None else {}),
             "states_per_second": round(r.rate), "max_frontier": r.max_frontier,
             "resident_bytes": r.resident,
             **({"coverage": coverage.as_json(r.coverage)} if with_coverage else {}),

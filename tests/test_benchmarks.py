@@ -86,3 +86,26 @@ def test_parallel_benchmark_compares_one_worker_with_two():
     text = "\n".join(target_rows(engine, mm, stores, (), [one, dict(two, speedup=1.7)]))
     assert f">= 1.6x on 2 cores, {two['states']:,} states (fingerprints store) | 1.70x | yes" \
         in text
+
+
+def test_por_benchmark_compares_states_and_verdicts():
+    """benchmarks.por: the engine model reduces, the MM rows say whether every verdict
+    agreed, and the target rows carry the factor per menu."""
+    from benchmarks.__main__ import target_rows
+    from benchmarks.por import run_por_benchmark, table
+
+    rows = run_por_benchmark(limit=5, patterns=("scenarios/classics/vmsplice_unmap_*.yaml",
+                                                "scenarios/discover/ro_pin_menu.yaml"))
+    engine, scripted, *menus = rows
+    assert engine["states"] == 6 ** 3 and engine["por_states"] == 16
+    assert scripted["what"] == "scripted: scenarios/classics/ (every scenario x policy)"
+    assert scripted["runs"] == 20 and scripted["same_verdicts"]
+    assert scripted["reduced_states"] > 0 and scripted["por_states"] <= scripted["states"]
+    assert [m["factor"] for m in menus] == [1.0, 1.0, 1.0]  # menus offer no ample set
+    assert len(table(rows)) == 2 + len(rows)
+    text = "\n".join(target_rows({"states_per_second": 1}, [
+        {"workers": 1, "states_per_second": 1}], [{"store": "fingerprints",
+                                                   "accounted_bytes_per_state": 20,
+                                                   "same_as_exact": True}], por=rows))
+    assert "| --por: the same verdicts as the full search" in text and "0 differ | yes |" in text
+    assert "menus 1.00-1.00x" in text and "engine counters 14x" in text

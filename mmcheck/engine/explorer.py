@@ -174,6 +174,8 @@ class Result:
     # how states were stored: {"kind": "exact"} or the fingerprint store's statistics
     # (mmcheck.engine.fingerprints: collision estimates, bytes per state)
     store: dict = field(default_factory=lambda: {"kind": "exact"})
+    # partial-order reduction's statistics (mmcheck.engine.por), None without it
+    por: Optional[dict] = None
 
     @property
     def ok(self) -> bool:
@@ -612,6 +614,7 @@ def explore(
     resume: Any = None,
     backend: str = "processes",
     address: Optional[str] = None,
+    por: bool = False,
 ) -> Result:
     """Exhaustively explore ``model`` breadth-first and check its invariants.
 
@@ -648,6 +651,10 @@ def explore(
     partial result once the searching processes' resident size exceeds it (looked at every
     ``memory.CHECK_EVERY`` stored states, and after each level with ``workers > 1``).
 
+    ``por=True`` expands a state by one of the model's ample sets when one is safe
+    (:mod:`mmcheck.engine.por`): the same verdicts from fewer states; one process, exact
+    store, no depth bound.
+
     Returns a :class:`Result`; each violated invariant maps to its shortest :class:`Trace`.
     """
     if max_depth is not None and max_depth < 0:
@@ -662,6 +669,21 @@ def explore(
         raise ValueError("store must be 'exact' or 'fingerprints'")
     if (checkpoint is not None or resume is not None) and store != "fingerprints":
         raise ValueError("checkpoints are taken of the fingerprint store only")
+    if por:
+        from .por import PartialOrderReduced, check_options
+
+        check_options(model, max_depth=max_depth, workers=workers, backend=backend,
+                      store=store)
+        reduced = PartialOrderReduced(model, canonicalize)
+        search = _Search(reduced, max_depth=None, max_states=max_states,
+                         canonicalize=canonicalize,
+                         stop_when_all_violated=stop_when_all_violated, progress=progress,
+                         progress_every=progress_every, max_memory=max_memory)
+        reduced.bind(search.visited.__contains__)
+        # traces are rebuilt from every transition (the reduced ones are among them)
+        result = run_search(search, after=lambda: reduced.bind(None))
+        result.por = reduced.statistics()
+        return result
     if store == "fingerprints" and (workers > 1 or backend == "ray"):
         if backend == "ray":
             raise ValueError("the fingerprint store runs in worker processes, not on Ray")
@@ -702,8 +724,9 @@ def explore(
     ))
 
 
-def run_search(search: _Search) -> Result:
-    """Run a search to its end, a bound, Ctrl-C or a MemoryError; its (partial) result."""
+def run_search(search: _Search, after: Optional[Callable[[], None]] = None) -> Result:
+    """Run a search to its end, a bound, Ctrl-C or a MemoryError; its (partial) result
+    (``after()`` runs between the end of the search and the assembly of the result)."""
     try:
         search.run()
     except _StopSearch as stop:
@@ -715,6 +738,8 @@ def run_search(search: _Search) -> Result:
         # partial result (and its traces) can still be assembled
         search.pending_frontier = None
         search.bounded_by = "memory"
+    if after is not None:
+        after()
     return search.result()
 
 

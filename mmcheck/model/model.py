@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import properties as props
 from ..engine.explorer import Sometimes
-from . import codec, interpreter, kernel, rules, snapshot as snapshot_mod, steps
+from . import codec, interpreter, kernel, reduction, rules, snapshot as snapshot_mod, steps
 from .canonical import Canonicalizer
 from .compile import CompiledScenario
 from .kernel.common import (
@@ -199,6 +199,17 @@ class MMModel(CompiledScenario):
             else:
                 append((t + lpc * pc + loid * r[0], tuple(r[1])))
         return out
+
+    # an ample step advances a scripted thread's program counter, which no step ever
+    # lowers (op_done, exit, SIGSEGV only raise it): no cycle contains one (C3)
+    ample_progress = True
+
+    def ample_sets(self, s, transitions):
+        """Partial-order reduction's candidate ample sets (mmcheck.model.reduction)."""
+        table = self.__dict__.get("_reduction")
+        if table is None:
+            table = self._reduction = reduction.compile_reduction(self)
+        return reduction.ample_sets(self, table, s, transitions)
 
     def label(self, t, pc, oid, arg=0) -> int:
         """The label of thread t's transition at program counter pc with an outcome."""

@@ -63,6 +63,7 @@ class PolicyRun:
     store: dict = field(default_factory=dict)  # how states were stored (explorer.Result)
     max_frontier: int = 0  # the largest BFS level
     resident: int = 0  # bytes this process had resident when the search ended
+    por: dict | None = None  # partial-order reduction's statistics (explorer.Result.por)
 
     @property
     def vacuous(self) -> bool:
@@ -85,21 +86,26 @@ def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=No
                depth=None, max_states=None, canonicalize=True, progress=None,
                with_traces=True, symmetry=True, workers=1, store="exact",
                max_memory=None, checkpoint=None, resume=None, backend="processes",
-               address=None) -> PolicyRun:
+               address=None, por=False) -> PolicyRun:
     """`canonicalize=False`: no state reduction at all; `symmetry=False`: frames and swap
     slots are still renamed, but not interchangeable menu processes and pages;
     `workers > 1`: the multi-process search (mmcheck.engine.parallel); `store`: "exact" or
     "fingerprints" (mmcheck.engine.fingerprints); `max_memory`: bytes the search may use;
     `checkpoint` / `resume`: mmcheck.engine.checkpoint.Checkpointer (fingerprint store);
-    `backend` "ray" (with `address`, a cluster's HOST:PORT): mmcheck.engine.ray_backend."""
+    `backend` "ray" (with `address`, a cluster's HOST:PORT): mmcheck.engine.ray_backend;
+    `por`: partial-order reduction (mmcheck.engine.por, mmcheck.model.reduction)."""
     policy = resolve(policy_name, defs or policy_defs(scenario))
+    if por and depth is None and scenario.depth is not None:
+        raise ScenarioError(scenario.path, scenario.depth_line,
+                            "depth: a depth bound and --por do not go together (a reduced "
+                            "search may reach a violation only deeper); run it without --por")
     model = MMModel(scenario, policy, properties, symmetry=symmetry and canonicalize)
     result = explorer.explore(
         model, max_depth=depth if depth is not None else scenario.depth,
         max_states=max_states if max_states is not None else scenario.max_states,
         canonicalize=canonicalize, progress=progress, workers=workers, store=store,
         max_memory=max_memory, checkpoint=checkpoint, resume=resume, backend=backend,
-        address=address)
+        address=address, por=por)
     copies = model.copy_counts(result.label_counts)
     expected = {(e.policy, e.prop): e.verdict for e in scenario.expect}
     run = PolicyRun(
@@ -120,6 +126,7 @@ def run_policy(scenario: Scenario, policy_name: str, *, defs=None, properties=No
         store=result.store,
         max_frontier=max(result.level_sizes, default=0),
         resident=memory.rss_bytes(),
+        por=result.por,
     )
     run.notes.extend(model.bound_notes(result.label_counts))
     for sm in model.sometimes():
@@ -164,7 +171,7 @@ def _labels(model, trace, canonicalize):
 def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties=None,
                  depth=None, max_states=None, canonicalize=True, progress=None, symmetry=True,
                  workers=1, store="exact", max_memory=None, checkpoint=None,
-                 backend="processes", address=None, started=None):
+                 backend="processes", address=None, started=None, por=False):
     """Yield one PolicyRun per policy (the scenario's own list unless `policies`);
     `checkpoint` (one policy only): see run_policy; `started(policy)` is called before
     each search (a progress display)."""
@@ -185,7 +192,7 @@ def run_scenario(scenario: Scenario, *, policies=None, extra_defs=(), properties
                          max_states=max_states, canonicalize=canonicalize, progress=progress,
                          symmetry=symmetry, workers=workers, store=store,
                          max_memory=max_memory, checkpoint=checkpoint, backend=backend,
-                         address=address)
+                         address=address, por=por)
 
 
 def _all_properties():

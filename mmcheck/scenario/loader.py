@@ -899,6 +899,7 @@ def load_scenario_text(text: str, path: str = "<string>") -> Scenario:
         expect=tuple(expect),
         depth=depth,
         max_states=max_states,
+        depth_line=top["depth"].line if "depth" in top else None,
         background=background,
         menu=menu,
         loc=Loc(path, 1),

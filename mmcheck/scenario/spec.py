@@ -208,6 +208,7 @@ class Scenario:
     expect: tuple[Expectation, ...]
     depth: int | None = None
     max_states: int | None = None
+    depth_line: int | None = None  # where `depth:` is written
     background: tuple[tuple[str, object], ...] = ()  # actor -> count / flag
     menu: Menu | None = None
     loc: Loc = field(default_factory=lambda: Loc("<none>", 0))
