@@ -670,20 +670,10 @@ def explore(
     if (checkpoint is not None or resume is not None) and store != "fingerprints":
         raise ValueError("checkpoints are taken of the fingerprint store only")
     if por:
-        from .por import PartialOrderReduced, check_options
+        from .por import check_options
 
         check_options(model, max_depth=max_depth, workers=workers, backend=backend,
                       store=store)
-        reduced = PartialOrderReduced(model, canonicalize)
-        search = _Search(reduced, max_depth=None, max_states=max_states,
-                         canonicalize=canonicalize,
-                         stop_when_all_violated=stop_when_all_violated, progress=progress,
-                         progress_every=progress_every, max_memory=max_memory)
-        reduced.bind(search.visited.__contains__)
-        # traces are rebuilt from every transition (the reduced ones are among them)
-        result = run_search(search, after=lambda: reduced.bind(None))
-        result.por = reduced.statistics()
-        return result
     if store == "fingerprints" and (workers > 1 or backend == "ray"):
         if backend == "ray":
             raise ValueError("the fingerprint store runs in worker processes, not on Ray")
@@ -712,7 +702,12 @@ def explore(
                                 stop_when_all_violated=stop_when_all_violated,
                                 progress=progress, max_memory=max_memory, backend=backend,
                                 address=address)
-    return run_search(_Search(
+    reduced = None
+    if por:
+        from .por import PartialOrderReduced
+
+        model = reduced = PartialOrderReduced(model, canonicalize)
+    search = _Search(
         model,
         max_depth=max_depth,
         max_states=max_states,
@@ -721,7 +716,14 @@ def explore(
         progress=progress,
         progress_every=progress_every,
         max_memory=max_memory,
-    ))
+    )
+    if reduced is None:
+        return run_search(search)
+    reduced.bind(search.visited.__contains__)
+    # traces are rebuilt from every transition (the reduced ones are among them)
+    result = run_search(search, after=lambda: reduced.bind(None))
+    result.por = reduced.statistics()
+    return result
 
 
 def run_search(search: _Search, after: Optional[Callable[[], None]] = None) -> Result:
