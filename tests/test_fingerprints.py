@@ -457,6 +457,22 @@ def test_resume_refuses_another_fingerprint_function(tmp_path):
         search.__init__ = fingerprint
 
 
+def test_resume_refuses_a_damaged_checkpoint(tmp_path):
+    """A truncated or emptied snapshot (a disk that lost it) is a CheckpointError naming
+    the checkpoint, not a traceback (a truncated pickle raises EOFError)."""
+    from mmcheck.engine.checkpoint import CheckpointError
+
+    model = Counters(2, 5)
+    _interrupted_then_resumed(model, 3, tmp_path)
+    snapshot = tmp_path / "cp3" / open(tmp_path / "cp3" / "LATEST").read().strip() / \
+        "search.pickle"
+    for damage in (snapshot.read_bytes()[:10], b""):
+        snapshot.write_bytes(damage)
+        cp = Checkpointer.open(str(tmp_path / "cp3"))
+        with pytest.raises(CheckpointError, match="damaged checkpoint cp-"):
+            explore(model, store="fingerprints", checkpoint=cp, resume=cp)
+
+
 def test_a_checkpoint_resumes_under_the_other_interpreter(tmp_path):
     """A checkpoint written under CPython resumes under PyPy (big searches are started
     anywhere and continued where they run fastest): the same fingerprints, the same spill

@@ -82,13 +82,22 @@ def worker_dir(directory: str, worker: int) -> str:
     return os.path.join(directory, f"w{worker}")
 
 
-def _dump(path: str, obj) -> None:
+def dump(path: str, obj) -> None:
     """Pickle ``obj`` to ``path``, on disk when this returns."""
     with open(path, "wb") as f:
         pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
         f.flush()
         os.fsync(f.fileno())
 
+
+def load(path: str):
+    """What ``dump`` wrote to ``path`` (raises one of ``DAMAGED`` if it cannot)."""
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+# what reading a damaged or incomplete checkpoint raises
+DAMAGED = (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError)
 
 FINGERPRINTS_DIFFER = ("this Python fingerprints states differently from the one that made "
                        "the checkpoint (another interpreter, or states holding strings under "
@@ -172,7 +181,7 @@ class Checkpointer:
             "initial_fingerprints": _fingerprints(search),
             "elapsed": time.perf_counter() - search.start_time,
         }
-        _dump(os.path.join(tmp, "search.pickle"), snapshot)
+        dump(os.path.join(tmp, "search.pickle"), snapshot)
         self._publish(tmp, name, search.depth)
 
     def _publish(self, tmp: str, name: str, depth: int) -> None:
@@ -215,7 +224,7 @@ class Checkpointer:
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
         workers.ask(("checkpoint", tmp))
-        _dump(os.path.join(tmp, "search.pickle"), snapshot)
+        dump(os.path.join(tmp, "search.pickle"), snapshot)
         self._publish(tmp, name, snapshot["depth"])
 
     def restore_parallel(self, workers) -> dict:
@@ -223,9 +232,8 @@ class Checkpointer:
         snapshot."""
         d = os.path.join(self.directory, self.latest)
         try:
-            with open(os.path.join(d, "search.pickle"), "rb") as f:
-                snap = pickle.load(f)
-        except (OSError, ValueError, pickle.UnpicklingError) as e:
+            snap = load(os.path.join(d, "search.pickle"))
+        except DAMAGED as e:
             raise CheckpointError(f"{self.directory}: damaged checkpoint {self.latest} "
                                   f"({e})") from None
         if snap.get("workers") != len(workers):
@@ -246,13 +254,12 @@ class Checkpointer:
 
         d = os.path.join(self.directory, self.latest)
         try:
-            with open(os.path.join(d, "search.pickle"), "rb") as f:
-                snap = pickle.load(f)
+            snap = load(os.path.join(d, "search.pickle"))
             table = np.load(os.path.join(d, "table.npy"))
             depth = snap["depth"]
             parents = read_index_arrays(self.directory, "parents", depth, "I")
             positions = read_index_arrays(self.directory, "positions", depth, "H")
-        except (OSError, ValueError, KeyError, pickle.UnpicklingError) as e:
+        except DAMAGED as e:
             raise CheckpointError(f"{self.directory}: damaged checkpoint {self.latest} "
                                   f"({e})") from None
         # the table holds this run's fingerprints: another fingerprint function (hash() of

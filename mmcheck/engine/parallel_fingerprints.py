@@ -21,7 +21,6 @@ must fit in memory; the stored ones cost ~20 B each.
 from __future__ import annotations
 
 import os
-import pickle
 from array import array
 from collections import defaultdict
 
@@ -140,7 +139,7 @@ class FingerprintWorker(_Worker):
                                       self.written_levels, np.uint16)
         self.written_levels = len(self.links)
         np.save(os.path.join(tmp, f"table-w{self.me}.npy"), self.seen.table)
-        checkpoint._dump(os.path.join(tmp, f"worker-w{self.me}.pickle"), {
+        checkpoint.dump(os.path.join(tmp, f"worker-w{self.me}.pickle"), {
             "stored": self.stored, "generated": self.generated,
             "table_count": self.seen.count, "counts": dict(self.counts),
             "initial": self.initial, "frontier_size": len(self.frontier),
@@ -149,13 +148,12 @@ class FingerprintWorker(_Worker):
     def _restore(self, cp: str):
         """Load this partition's part of checkpoint ``cp``; None, or why it cannot be."""
         try:
-            with open(os.path.join(cp, f"worker-w{self.me}.pickle"), "rb") as f:
-                snap = pickle.load(f)
+            snap = checkpoint.load(os.path.join(cp, f"worker-w{self.me}.pickle"))
             table = np.load(os.path.join(cp, f"table-w{self.me}.npy"))
             depth = int(os.path.basename(cp)[3:])
             links = checkpoint.read_index_arrays(self.files, "links", depth, "Q")
             positions = checkpoint.read_index_arrays(self.files, "positions", depth, "H")
-        except (OSError, ValueError, KeyError, pickle.UnpicklingError) as e:
+        except checkpoint.DAMAGED as e:
             return f"damaged checkpoint {os.path.basename(cp)} (worker {self.me}: {e})"
         if snap["initial_fingerprints"] != [self.fingerprint(s) for s in snap["initial"]]:
             return checkpoint.FINGERPRINTS_DIFFER

@@ -60,6 +60,8 @@ class MMModel(CompiledScenario):
         self.label_arg = n_threads * (max(self.t_len, default=0) + 2)
         self.label_oid = self.label_arg * (len(self.procs) * self.n_vpages
                                            + len(self.objects) + 1)
+        # the threads and program steps partial-order reduction may take alone
+        self.reduction_table = reduction.compile_reduction(self)
         self.symmetry = None
         if self.menu_instances is not None:
             self.compile_menu(self.counter_base)
@@ -206,10 +208,7 @@ class MMModel(CompiledScenario):
 
     def ample_sets(self, s, transitions):
         """Partial-order reduction's candidate ample sets (mmcheck.model.reduction)."""
-        table = self.__dict__.get("_reduction")
-        if table is None:
-            table = self._reduction = reduction.compile_reduction(self)
-        return reduction.ample_sets(self, table, s, transitions)
+        return reduction.ample_sets(self, self.reduction_table, s, transitions)
 
     def label(self, t, pc, oid, arg=0) -> int:
         """The label of thread t's transition at program counter pc with an outcome."""

@@ -30,20 +30,29 @@ from __future__ import annotations
 from .interpreter import ref_pending
 from .kernel.common import EXITED, P_STATUS, RUNNING, T_PC, T_STEP
 
-SAFE_OPS = ("await", "wait", "device_read")
+AWAIT, WAIT, DEVICE_READ = "await", "wait", "device_read"
 
 
 def compile_reduction(m) -> list:
-    """Per thread that may take a safe step: (thread, its base, program length, status
-    position, program, sibling exits), where sibling exits lists per sibling thread that
-    has an exit op (its base, the first pc from which it can no longer exit: past its
-    last exit, or a menu's length, reached only when it is killed or its process exits)."""
+    """Per scripted thread with a safe op: (thread, its base, status position, per pc the
+    op's guard or None, sibling exits).  The guard: (AWAIT, event bit), (WAIT, the child's
+    status position) or (DEVICE_READ, reference) - a device_read only through a reference a
+    scripted GUP takes (a menu's pc, which ref_pending reads, goes back to idle).  Sibling
+    exits: per sibling thread with an exit op, (its base, the first pc from which it can no
+    longer exit: past its last exit, or a menu's length, reached only when it is killed or
+    its process exits)."""
     table = []
     for t in range(m.n_program_threads):
         if m.is_menu[t] or m.t_proc[t] < 0:
             continue
-        prog = m.programs[t]
-        if not any(op.kind in SAFE_OPS for op in prog):
+        guards = []
+        for op in m.programs[t]:
+            site = m.ref_site[op.ref] if op.kind == DEVICE_READ else None
+            guards.append((AWAIT, op.bit) if op.kind == AWAIT else
+                          (WAIT, m.proc[op.target] + P_STATUS) if op.kind == WAIT else
+                          (DEVICE_READ, op.ref) if site is not None and not m.is_menu[site[0]]
+                          else None)
+        if not any(guards):
             continue
         siblings = []
         for u in m.proc_threads[m.t_proc[t]]:
@@ -56,29 +65,27 @@ def compile_reduction(m) -> list:
             exits = [pc for pc, op in enumerate(m.programs[u]) if op.kind == "exit"]
             if exits:
                 siblings.append((m.th[u], exits[-1] + 1))
-        table.append((t, m.th[t], m.t_len[t], m.status_ix[t], prog, siblings))
+        table.append((t, m.th[t], m.status_ix[t], guards, siblings))
     return table
 
 
 def ample_sets(m, table, s, transitions):
     """The safe steps of `s`, one thread's at a time, as positions in `transitions`."""
-    for t, b, length, status_ix, prog, siblings in table:
+    for t, b, status_ix, guards, siblings in table:
         pc = s[b + T_PC]
-        if pc >= length or s[b + T_STEP] or s[status_ix] != RUNNING:
+        if pc >= len(guards) or s[b + T_STEP] or s[status_ix] != RUNNING:
             continue
-        op = prog[pc]
-        kind = op.kind
-        if kind == "await":
-            if not s[m.events_ix] & op.bit:
+        guard = guards[pc]
+        if guard is None:
+            continue
+        kind, arg = guard
+        if kind == AWAIT:
+            if not s[m.events_ix] & arg:
                 continue
-        elif kind == "wait":
-            if s[m.proc[op.target] + P_STATUS] != EXITED:
+        elif kind == WAIT:
+            if s[arg] != EXITED:
                 continue
-        elif kind == "device_read":
-            site = m.ref_site[op.ref]
-            if site is None or m.is_menu[site[0]] or ref_pending(m, s, op.ref):
-                continue
-        else:
+        elif ref_pending(m, s, arg):
             continue
         if any(s[u + T_PC] < last for u, last in siblings):
             continue  # a sibling may still exit (and end this thread)
