@@ -459,7 +459,7 @@ def test_resume_refuses_another_fingerprint_function(tmp_path):
 
 def test_resume_refuses_a_damaged_checkpoint(tmp_path):
     """A truncated or emptied snapshot (a disk that lost it) is a CheckpointError naming
-    the checkpoint, not a traceback (a truncated pickle raises EOFError)."""
+    the checkpoint, not a traceback (a truncated pickle raises EOFError under CPython, struct.error under PyPy)."""
     from mmcheck.engine.checkpoint import CheckpointError
 
     model = Counters(2, 5)

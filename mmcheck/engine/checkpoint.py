@@ -93,11 +93,14 @@ def dump(path: str, obj) -> None:
 def load(path: str):
     """What ``dump`` wrote to ``path`` (raises one of ``DAMAGED`` if it cannot)."""
     with open(path, "rb") as f:
-        return pickle.load(f)
+        try:
+            return pickle.load(f)
+        except Exception as e:  # damaged data raises about anything (EOFError, struct.error..)
+            raise pickle.UnpicklingError(f"{type(e).__name__}: {e}") from None
 
 
 # what reading a damaged or incomplete checkpoint raises
-DAMAGED = (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError)
+DAMAGED = (OSError, ValueError, KeyError, pickle.UnpicklingError)
 
 FINGERPRINTS_DIFFER = ("this Python fingerprints states differently from the one that made "
                        "the checkpoint (another interpreter, or states holding strings under "
