@@ -94,10 +94,11 @@ def test_bounds_fork_max_and_reference_limit():
         if s in seen:
             continue
         seen.add(s)
-        born = sum(1 for p in range(3) if s[m.proc[p]] != 0)
+        f = m.decode(s)  # the state's fields
+        born = sum(1 for p in range(3) if f[m.proc[p]] != 0)
         most_procs = max(most_procs, born)
         for p in range(3):
-            most_refs = max(most_refs, sum(1 for r in m.menu_refs_of[p] if s[m.refix[r]]))
+            most_refs = max(most_refs, sum(1 for r in m.menu_refs_of[p] if f[m.refix[r]]))
         queue.extend(t for _l, t in m.successors(s))
     assert most_procs == 2  # fork at most once
     assert most_refs == 1  # one reference per process at a time

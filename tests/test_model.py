@@ -144,7 +144,7 @@ def test_trace_replays_and_tampered_trace_is_rejected():
 def test_refcount_sane_catches_a_forgotten_put(monkeypatch):
     """Mutation: a zap that never drops the page reference must be flagged."""
     def leaky_flush(m, s, t, op):
-        l = list(s)
+        l = s[:]
         op_done(m, l, t)
         return steps.ZAP.put, l
 
@@ -162,7 +162,7 @@ def test_no_lost_write_catches_a_store_that_does_not_land():
     def lossy_store(m, s, t, op):
         r = real(m, s, t, op)
         if r and r[0] == steps.CPU.store:
-            l = list(s)
+            l = s[:]
             op_done(m, l, t)
             l[m.pv[m.t_proc[t]][op.v] + V_IDEAL] = op.val  # ideal updated, page untouched
             return steps.CPU.store, l
@@ -275,6 +275,6 @@ def test_canonical_count_with_swap_slots_equals_brute_force(path, policy):
     frame_perms = list(itertools.permutations(range(m.n_frames)))
     slot_perms = list(itertools.permutations(range(m.n_slots)))
     plans = [m.frames.plan(list(fp), list(sp)) for fp in frame_perms for sp in slot_perms]
-    orbits = {min(m.frames.apply(s, plan) for plan in plans) for s in raw}
+    orbits = {min(m.frames.apply(m.L.decode(s), plan).tobytes() for plan in plans) for s in raw}
     reduced = explorer.explore(m, canonicalize=True)
     assert reduced.complete and reduced.states == len(orbits)

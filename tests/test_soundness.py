@@ -54,7 +54,8 @@ def test_property_verdicts_are_the_same_on_every_member_of_an_orbit(path, policy
         plans.append(m.frames.plan(list(range(fixed)) + fp, sp or None))
     checks = m.invariants()
     for s in raw:
-        images = [m.canonical(s)] + [m.frames.apply(s, plan) for plan in plans]
+        images = [m.canonical(s)] + [m.frames.apply(m.L.decode(s), plan).tobytes()
+                                     for plan in plans]
         for name, check in checks:
             want = check(s) is None
             for img in images:

@@ -145,6 +145,7 @@ class NameRenamer:
         """The renamings (proc map, page map) the model allows at s, identity included:
         born children among themselves; pages of one class once no fork can run."""
         m = self.m
+        s = m.L.decode(s)
         statuses = [m.view(s).proc(c).status for c in range(1, len(m.procs))]
         born = [c for c in range(1, len(m.procs)) if statuses[c - 1] != UNBORN]
         menu_ = m.scenario.menu
@@ -169,7 +170,9 @@ class NameRenamer:
         return [(pm, vm) for pm in proc_maps for vm in page_maps]
 
     def apply(self, s, procs, pages):
+        """The stored state s with processes and pages renamed (stored)."""
         m = self.m
+        s = m.L.decode(s)
         pn = {m.procs[p]: m.procs[procs[p]] for p in range(len(m.procs))}
         vn = {m.vpages[v]: m.vpages[pages[v]] for v in range(m.n_vpages)}
 
@@ -224,7 +227,7 @@ class NameRenamer:
         for b in m.ob:  # memory objects stay; the values in them move
             out[b + OB_IDEAL] = value(s[b + OB_IDEAL])
             out[b + OB_LEGIT] = mask(s[b + OB_LEGIT])
-        return tuple(out)
+        return m.L.encode(out)
 
 
 # ---------------------------------------------------------------- soundness

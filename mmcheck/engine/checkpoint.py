@@ -41,7 +41,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-FORMAT = 1
+FORMAT = 2  # 2: the MM model's states are bytes (format 1 held tuples)
 _LATEST = "LATEST"
 _CONTEXT = "context.json"
 _WORKER_DIR = re.compile(r"w[0-9]+")

@@ -10,8 +10,9 @@ Model protocol
 A model is any object with these methods:
 
 ``initial_states() -> Iterable[State]``
-    The initial states. States must be hashable; in practice they are flat tuples of ints
-    (or packed ints), because hashing and comparing them dominates the search cost.
+    The initial states. States must be hashable; in practice they are flat tuples of ints,
+    packed ints or bytes (the MM model's), because hashing and comparing them dominates
+    the search cost.
 
 ``successors(state) -> Iterable[tuple[Label, State]]``
     The outgoing transitions of ``state`` as ``(label, successor)`` pairs. Labels are hashable

@@ -18,6 +18,8 @@ frame in use is pointed at, so it is memoised on those.
 
 from __future__ import annotations
 
+from array import array
+
 from . import codec
 from .state import FRAME, FRAME_MASK, PTE, SLOT, getter, inverse
 
@@ -59,7 +61,20 @@ class Canonicalizer:
         self._plans: dict = {}
 
     # ------------------------------------------------------------------ canonical form
-    def canonical(self, s: tuple) -> tuple:
+    def canonical(self, state: bytes) -> bytes:
+        """The canonical representative of a stored state (the state itself when it
+        already is one)."""
+        s = self.L.decode(state)
+        plan = self._plan_for(s)
+        return state if plan is None else self.apply(s, plan).tobytes()
+
+    def canonical_fields(self, s):
+        """`canonical` of a decoded state (an array), decoded."""
+        plan = self._plan_for(s)
+        return s if plan is None else self.apply(s, plan)
+
+    def _plan_for(self, s):
+        """The renaming that makes the decoded state s canonical, or None."""
         key = self._signature(s)
         plan = self._plans.get(key, _MISSING)
         if plan is _MISSING:
@@ -70,9 +85,9 @@ class Canonicalizer:
                 if len(self._plans) >= _MEMO_LIMIT:
                     self._plans.clear()
                 self._plans[key] = plan
-        return s if plan is None else self.apply(s, plan)
+        return plan
 
-    def _renaming(self, s: tuple):
+    def _renaming(self, s):
         """(frame order or None, slot order or None (None: already canonical), whether the
         answer depends on nothing but the signature fields)."""
         pos: dict[int, int] = {f: f for f in range(self.n_fixed)}
@@ -139,14 +154,14 @@ class Canonicalizer:
         order.extend(i for i in range(self.n_slots) if i not in pos)
         return order, cacheable
 
-    def _in_masks(self, s: tuple, f: int) -> tuple:
+    def _in_masks(self, s, f: int) -> tuple:
         bit = 1 << f
         return tuple(1 if s[i] & bit else 0 for i in self.mask_pos)
 
     # ------------------------------------------------------------------ renaming
-    def permute(self, s: tuple, order: list, slot_order: list | None = None) -> tuple:
+    def permute(self, state: bytes, order: list, slot_order: list | None = None) -> bytes:
         """The state with frame `order[k]` renamed to `k` (and slot `slot_order[k]` to `k`)."""
-        return self.apply(s, self.plan(order, slot_order))
+        return self.apply(self.L.decode(state), self.plan(order, slot_order)).tobytes()
 
     def plan(self, order, slot_order):
         """A precomputed renaming: old -> new frame and slot numbers, and getters that
@@ -158,9 +173,10 @@ class Canonicalizer:
         slots = getter([self.sl[old] + i for old in slot_order for i in range(self.sl_size)])
         return inverse(order), frames, inverse(slot_order), slots
 
-    def apply(self, s: tuple, plan) -> tuple:
+    def apply(self, s, plan):
+        """The decoded state s renamed by a plan, as a new array."""
         new_frame, frames, new_slot, slots = plan
-        out = list(s)
+        out = s[:]
         for i, e in zip(self.entry_pos, codec.renamed(self._get_entries(s), new_frame, new_slot)):
             out[i] = e
         for i in self.frame_ptr_pos:
@@ -174,10 +190,11 @@ class Canonicalizer:
                     if m >> old & 1:
                         nm |= 1 << new_frame[old]
                 out[i] = nm
-        out[self.fr_base:self.fr_end] = frames(s)
+        typecode = s.typecode
+        out[self.fr_base:self.fr_end] = array(typecode, frames(s))
         if self.n_slots:
-            out[self.sl_base:self.sl_end] = slots(s)
+            out[self.sl_base:self.sl_end] = array(typecode, slots(s))
             for i in self.slot_ptr_pos:
                 if out[i]:
                     out[i] = new_slot[out[i] - 1] + 1
-        return tuple(out)
+        return out

@@ -26,7 +26,7 @@ def put_reference(m, s, t, op):
     held = s[m.refix[r]]
     if not held and ref_pending(m, s, r):
         return None
-    l = list(s)
+    l = s[:]
     l[m.refix[r]] = l[m.refix[r] + R_DETACHED] = 0
     if held > 0:
         put(m, l, held - 1, m.ref_bias[r])
@@ -44,7 +44,7 @@ def device_write(m, s, t, op):
     held = s[m.refix[r]]
     if not held and ref_pending(m, s, r):
         return None
-    l = list(s)
+    l = s[:]
     if held > 0:
         val = op.val if op.epoch_ix is None else op.val + s[op.epoch_ix]
         l[m.fr[held - 1] + F_CONTENT] = val
@@ -59,7 +59,7 @@ def device_read(m, s, t, op):
     the properties in every state, so the read itself changes nothing."""
     if not s[m.refix[op.ref]] and ref_pending(m, s, op.ref):
         return None
-    l = list(s)
+    l = s[:]
     op_done(m, l, t)
     return DEVICE.read, l
 
@@ -70,14 +70,14 @@ def wait_for_exit(m, s, t, op):
     """wait4: returns once the child has exited."""
     if s[m.proc[op.target] + P_STATUS] != EXITED:
         return None
-    l = list(s)
+    l = s[:]
     op_done(m, l, t)
     return SCENARIO.wait, l
 
 
 @starts("signal")
 def signal_event(m, s, t, op):
-    l = list(s)
+    l = s[:]
     l[m.events_ix] |= op.bit
     op_done(m, l, t)
     return SCENARIO.signal, l
@@ -87,7 +87,7 @@ def signal_event(m, s, t, op):
 def await_event(m, s, t, op):
     if not s[m.events_ix] & op.bit:
         return None
-    l = list(s)
+    l = s[:]
     op_done(m, l, t)
     return SCENARIO.await_, l
 
@@ -104,9 +104,9 @@ def menu_choose(m, s, t):
         if s[ix]:
             held += 1
     lpc, larg, loid = m.label_pc, m.label_arg, m.label_oid
-    # one copy of s for every instantiation: each start step only reads it (steps are
-    # written for tuples) and the fields set here are put back after each
-    l0 = list(s)
+    # one copy of s for every instantiation: each start step only reads it (steps copy
+    # the state they are given) and the fields set here are put back after each
+    l0 = s[:]
     for i, op, start, guard, guard_ix, counter_ix, max_uses, lower_children in table:
         if max_uses is not None and s[counter_ix] >= max_uses:
             continue
@@ -124,7 +124,7 @@ def menu_choose(m, s, t):
         if counter_ix is not None:  # unbounded ones are not counted
             l0[counter_ix] += 1
         # the start step reads l0 and returns a copy (no step keeps, hashes or slices the
-        # state it is given), so it needs no tuple of its own
+        # state it is given), so it needs no array of its own
         r = start(m, l0, t, op)
         if counter_ix is not None:
             l0[counter_ix] = s[counter_ix]
@@ -133,9 +133,9 @@ def menu_choose(m, s, t):
         base = t + lpc * i
         if type(r) is list:
             for (oid, arg), l in r:
-                append((base + larg * arg + loid * oid, tuple(l)))
+                append((base + larg * arg + loid * oid, l.tobytes()))
         else:
-            append((base + loid * r[0], tuple(r[1])))
+            append((base + loid * r[0], r[1].tobytes()))
     return out
 
 

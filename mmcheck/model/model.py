@@ -1,12 +1,14 @@
 """The MM model: a scenario compiled under one policy into something the explorer can run.
 
 `MMModel` implements the explorer's model protocol (initial_states, successors,
-canonical, invariants, is_final) over the flat state tuples laid out by the state schema
-(mmcheck.model.state).  Transition labels are `(thread, pc, outcome id, argument)`
+canonical, invariants, is_final) over the states laid out by the state schema
+(mmcheck.model.state): stored as bytes, read and written through their decoded arrays.  Transition labels are `(thread, pc, outcome id, argument)`
 (mmcheck.model.steps); traces, copy counts and coverage read the step table, never text.
 """
 
 from __future__ import annotations
+
+from array import array
 
 from .. import properties as props
 from ..engine.explorer import Sometimes
@@ -18,7 +20,7 @@ from .kernel.common import (
     P_STATUS, RUNNING, T_PC, T_STEP, V_IDEAL, V_LEGIT, V_PTE, V_VMA, ZERO_VALUE,
     vm_page_prot_writable,
 )
-from .state import HEADER, Layout, getter
+from .state import HEADER, SCHEMA, THREAD_REC, Layout, getter
 from .symmetry import Symmetry
 
 _ = kernel  # the kernel step modules register their steps on import
@@ -32,7 +34,13 @@ class MMModel(CompiledScenario):
         self.policy = policy
         for name, value in rules.bind(policy).items():
             setattr(self, name, value)
-        self.L = L = Layout(self.sizes, schema) if schema is not None else Layout(self.sizes)
+        # a field is an int32 unless some mask (one bit per value, frame or event) needs
+        # more than its 31 bits (array assignments raise OverflowError, never wrap)
+        widest = max(len(self.values), self.n_frames, len(self.event_bit))
+        self.L = L = Layout(self.sizes, schema if schema is not None else SCHEMA,
+                            "i" if widest <= 31 else "q")
+        self._decoded = [None, None]  # the last stored state decoded, and its array
+        self.cleared_thread = array(L.typecode, [0] * (THREAD_REC.size - 1))  # op_done
         self.proc = L.base["proc"]
         self.pv = L.base["pv"]
         self.th = L.base["thread"]
@@ -76,9 +84,10 @@ class MMModel(CompiledScenario):
         # change them (writes, DMA, COW copies, fork, exit, a counted menu op), so 80-90%
         # of the successors stay with their parent's worker, and the work is spread
         # within 2-10% of evenly over two workers on the menus and the benchmark.
-        self.partition_key = getter(L.positions(record="frame", name="content")
-                                    + L.positions(record="proc")
-                                    + L.positions(record="counter"))
+        key = getter(L.positions(record="frame", name="content")
+                     + L.positions(record="proc") + L.positions(record="counter"))
+        decode = L.decode
+        self.partition_key = lambda state: key(decode(state))
         # every PTE of every process, in (process, virtual page) order (a C-level getter)
         self.ptes = self._all_ptes = getter([self.pv[p][v] + V_PTE for p in range(len(self.procs))
                                              for v in range(self.n_vpages)])
@@ -93,7 +102,7 @@ class MMModel(CompiledScenario):
             if check is None:
                 self.not_applicable.add(name)
                 continue
-            by_kind[prop.kind].append((name, check))
+            by_kind[prop.kind].append((name, self._decoding(check, prop.kind)))
         self.property_kind = {name: props.REGISTRY[name].kind for name in self.property_names}
         self._checks, self._step_checks, self._final_checks = (
             by_kind["always"], by_kind["step"], by_kind["final"])
@@ -154,7 +163,7 @@ class MMModel(CompiledScenario):
             if p not in self.roots:
                 for v in range(self.n_vpages):
                     s[self.pv[p][v] + V_LEGIT] = 1 << ZERO_VALUE
-        return [tuple(s)]
+        return [self.L.encode(s)]
 
     def initial_vm_flags(self, p, v) -> int:
         """vm_flags of a new VMA (mmap_region): VM_READ, VM_WRITE unless PROT_READ,
@@ -178,7 +187,37 @@ class MMModel(CompiledScenario):
             flags |= codec.VM_ANON_VMA
         return flags
 
-    def successors(self, s):
+    def decode(self, state):
+        """The fields of a stored state (an array, not to be written: steps copy it).
+        The last one is kept: the explorer hands the same state to successors() or to
+        every property in turn."""
+        last = self._decoded
+        if state is last[0]:
+            return last[1]
+        if type(state) is not bytes:
+            if type(state) is array:  # decoded already
+                return state
+            raise TypeError(f"a stored state is bytes, not {type(state).__name__}")
+        a = self.L.decode(state)
+        last[0], last[1] = state, a
+        return a
+
+    def _decoding(self, check, kind):
+        """A property check over decoded states, called with stored ones."""
+        decode, fresh = self.decode, self.L.decode
+        if kind == "step":
+            return lambda s, label, t: check(decode(s), label, fresh(t))
+        return lambda s: check(decode(s))
+
+    def fingerprint(self, state) -> int:
+        """The fingerprint store's 64-bit hash of a stored state (mmcheck.engine.fingerprints):
+        hash() of its fields as a tuple of ints, the same in every process and run (hash()
+        of bytes is salted per process, and checkpoints and worker processes need one
+        function)."""
+        return hash(tuple(self.L.decode(state)))
+
+    def successors(self, state):
+        s = self.decode(state)
         out = []
         append = out.append
         step_fns = self._step_fns
@@ -197,9 +236,9 @@ class MMModel(CompiledScenario):
                 continue
             if type(r) is list:  # a choice (which mapping, which page)
                 for (oid, arg), l in r:
-                    append((t + lpc * pc + larg * arg + loid * oid, tuple(l)))
+                    append((t + lpc * pc + larg * arg + loid * oid, l.tobytes()))
             else:
-                append((t + lpc * pc + loid * r[0], tuple(r[1])))
+                append((t + lpc * pc + loid * r[0], r[1].tobytes()))
         return out
 
     # an ample step advances a scripted thread's program counter, which no step ever
@@ -208,7 +247,7 @@ class MMModel(CompiledScenario):
 
     def ample_sets(self, s, transitions):
         """Partial-order reduction's candidate ample sets (mmcheck.model.reduction)."""
-        return reduction.ample_sets(self, self.reduction_table, s, transitions)
+        return reduction.ample_sets(self, self.reduction_table, self.decode(s), transitions)
 
     def label(self, t, pc, oid, arg=0) -> int:
         """The label of thread t's transition at program counter pc with an outcome."""
@@ -264,7 +303,7 @@ class MMModel(CompiledScenario):
         return self.pte_cache[2]
 
     def is_final(self, s):
-        return interpreter.is_final(self, s)
+        return interpreter.is_final(self, self.decode(s))
 
     # ------------------------------------------------------------------ presentation
     def view(self, s):
@@ -290,9 +329,10 @@ class MMModel(CompiledScenario):
         return f"{self.procs[p]}:{self.vpages[v]}"
 
     def snapshot(self, s) -> dict:
-        return snapshot_mod.snapshot(self, s)
+        return snapshot_mod.snapshot(self, self.decode(s))
 
     def enabled(self, s, t) -> bool:
+        s = self.decode(s)
         b = self.th[t]
         pc, step = s[b + T_PC], s[b + T_STEP]
         if not pc and not step and self.is_menu[t]:

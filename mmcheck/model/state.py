@@ -1,6 +1,6 @@
 """The state schema: every record of a model state and every field in it, declared once.
 
-A state is a flat tuple of ints.  `SCHEMA` lists its records in layout order; each record
+A state is a flat sequence of ints.  `SCHEMA` lists its records in layout order; each record
 is indexed by some of the scenario's dimensions (processes, virtual pages, threads,
 frames, swap slots, GUP references, menu counters) and declares its fields with a *kind*
 that says what the int means:
@@ -15,6 +15,13 @@ that says what the int means:
   VALUE       a value id (what a page holds; `MMModel.values`)
   VALUE_MASK  a set of value ids, bit v
   PC          a menu thread's program counter (which instantiation it runs)
+
+A state is stored as `bytes`: its fields in layout order as fixed-width signed ints (the
+layout's `typecode`, int32 unless a mask needs more bits); the model reads a stored state
+and writes its successors through an `array` of those ints (`Layout.decode`,
+`Layout.encode`).  Bytes hash once (the hash is cached), compare with memcmp and take 4 B a
+field; a tuple of ints is rehashed at every probe, compared int by int, takes 8 B a field,
+and under PyPy boxes every int of every new state.
 
 Everything that depends on what a field means is derived from these declarations: the
 offsets (`Layout`), the canonical renaming of frames and swap slots
@@ -33,6 +40,7 @@ which step uses which).
 from __future__ import annotations
 
 import operator
+from array import array
 from dataclasses import dataclass, field
 
 SCALAR, VMA, PTE, FRAME, FRAME_MASK, SLOT, VALUE, VALUE_MASK, PC = (
@@ -190,6 +198,7 @@ class Layout:
 
     sizes: dict
     schema: dict = field(default_factory=lambda: SCHEMA)
+    typecode: str = "i"  # the array type of a field: "i" (int32) or "q" (int64)
 
     def __post_init__(self):
         pos = 0
@@ -205,6 +214,17 @@ class Layout:
             self.base[rec.name] = _nest(bases, [self.sizes[d] for d in rec.index])
             self.start[rec.name + ":end"] = pos
         self.size = pos
+
+    # ------------------------------------------------------------------ stored form
+    def encode(self, fields) -> bytes:
+        """The stored state of a sequence of field values."""
+        return array(self.typecode, fields).tobytes()
+
+    def decode(self, state: bytes) -> array:
+        """The fields of a stored state, as a new array (the model's working copy)."""
+        a = array(self.typecode)
+        a.frombytes(state)
+        return a
 
     # ------------------------------------------------------------------ derived position lists
     def instances(self, rec_name):
@@ -287,7 +307,7 @@ class RecordView:
 
 class StateView:
     def __init__(self, layout, s):
-        self.layout, self.s = layout, s
+        self.layout, self.s = layout, layout.decode(s) if type(s) is bytes else s
 
     def record(self, name, *index):
         node = self.layout.base[name]

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+from array import array
 
 from ..scenario import menu as menu_mod
 from .kernel.common import FORKING, P_STATUS, UNBORN, V_VMA
@@ -81,7 +82,7 @@ class Renaming:
         pcm = self.pc_map
         for i in self.pc_pos:
             out[i] = pcm[out[i]]
-        return tuple(out)
+        return array(s.typecode, out)
 
 
 class Symmetry:
@@ -92,6 +93,7 @@ class Symmetry:
         L = m.L
         self.L = L
         self.frames_canonical = m.frames.canonical
+        self.frames_canonical_fields = m.frames.canonical_fields
         n = len(m.procs)
         self.children = list(range(1, n))
         # pages are interchangeable when their spec is the same and they are private
@@ -138,12 +140,14 @@ class Symmetry:
         return "interchangeable " + "; ".join(parts) + f" (up to {order} renamings)"
 
     # ------------------------------------------------------------------ canonical form
-    def canonical(self, s):
-        """The canonical representative of s under process, page, frame and slot renaming."""
+    def canonical(self, state: bytes) -> bytes:
+        """The canonical representative of a stored state under process, page, frame and
+        slot renaming."""
+        s = self.L.decode(state)
         renamings = self.renamings(s)
-        canon = self.frames_canonical
         if not renamings:
-            return canon(s)
+            return self.frames_canonical(state)
+        canon = self.frames_canonical_fields
         best_key = self._identity_key(s)
         best = None  # None: the identity
         tied = None  # the other renamings with the same key as `best`
@@ -160,9 +164,9 @@ class Symmetry:
         if tied is not None:
             for g in tied:
                 c = canon(g.apply(s))
-                if c < out:
+                if c < out:  # arrays compare field by field, as the tuples did
                     out = c
-        return out
+        return out.tobytes()
 
     def renamings(self, s) -> list:
         """The allowed non-identity renamings at s (see the module doc)."""

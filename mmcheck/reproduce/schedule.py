@@ -72,7 +72,7 @@ class Point:
 class Schedule:
     model: MMModel
     labels: list
-    states: list
+    states: list  # the fields of each state of the execution (arrays)
     runs: list[Run]
     points: list[Point]
     races: list[list[int]]  # groups of run indices that overlap inside the kernel
@@ -118,10 +118,10 @@ def build(m: MMModel, labels: list) -> Schedule:
     """The schedule of the execution `labels` (the model's own labels, from its initial
     state)."""
     state = m.initial_states()[0]
-    states = [state]
+    states = [m.L.decode(state)]  # the fields of each state, read below and by cgen
     for label in labels:
         state = next(nxt for lab, nxt in m.successors(state) if lab == label)
-        states.append(state)
+        states.append(m.L.decode(state))
     by_key: dict = {}
     current: dict = {}
     runs: list[Run] = []

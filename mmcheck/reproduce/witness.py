@@ -62,7 +62,7 @@ def complete(m: MMModel, labels: list) -> list:
         # an op is open while its thread's pc still points at it (a menu thread: until
         # it is idle again, pc 0)
         open_threads = [t for t, pc in started.items()
-                        if m.threads[t].process != "kernel" and state[m.th[t]] == pc
+                        if m.threads[t].process != "kernel" and m.decode(state)[m.th[t]] == pc
                         and not (m.is_menu[t] and pc == 0)]
         if not open_threads:
             break
@@ -92,7 +92,7 @@ def sequentialize(m: MMModel, labels: list, prop: str, limit: int = 20_000) -> l
         if k == len(order):
             return None
         t, pc = order[k]
-        if started and state[m.th[t]] != pc:  # the op has finished: on to the next one
+        if started and m.decode(state)[m.th[t]] != pc:  # the op has finished: on to the next
             return search(state, k + 1, False, states, path)
         for lab, nxt in m.successors(state):
             if m.label_parts(lab)[:2] == (t, pc):

@@ -48,7 +48,7 @@ def reclaim_any(m, s, t, op):
     out = []
     for f, at in mapped_pages(m, s):
         if reclaimable(m, s, f):
-            l = list(s)
+            l = s[:]
             isolate_and_lock(m, l, t, f)
             out.append(((SHRINK.isolate, at), l))
     return out or None
@@ -60,7 +60,7 @@ def speculative_get(m, s, t, op):
     out = []
     for f, at in mapped_pages(m, s):
         if s[m.fr[f] + F_REF] > 0:
-            l = list(s)
+            l = s[:]
             l[m.fr[f] + F_REF] += 1
             l[m.th[t] + T_SPEC_PAGE] = f + 1
             l[m.th[t] + T_STEP] = SPEC_DROP
@@ -72,7 +72,7 @@ def speculative_get(m, s, t, op):
 def speculative_put(m, s, t, op):
     """The speculative reference is dropped (the lookup re-checked and backed off, or
     finished with the page)."""
-    l = list(s)
+    l = s[:]
     b = m.th[t]
     put(m, l, l[b + T_SPEC_PAGE] - 1, 1)
     l[b + T_SPEC_PAGE] = 0
@@ -87,7 +87,7 @@ def lru_add_drain(m, s, t, op):
     references are dropped); enabled while some page sits in the batch.  Repeats forever."""
     for b in m.fr:
         if s[b + F_FLAGS] & PG_LRU_BATCH:
-            l = list(s)
+            l = s[:]
             drain_lru_batches(m, l)
             return LRU.drain, l
     return None

@@ -2,10 +2,11 @@
 allocation and freeing, the LRU add batch, the swapcache, mmap_lock and PT locks, and the
 end of a fault.
 
-Step functions take `(m, s, t, op)`: the compiled model, the state tuple, the thread and
-its compiled op.  They return None when the thread cannot move (blocked), or
-`(outcome, l)`: an outcome id of mmcheck.model.steps and the successor state as a list;
-or, for a choice, a list of `((outcome, argument), l)`.
+Step functions take `(m, s, t, op)`: the compiled model, the state's fields (an array,
+mmcheck.model.state: read it, never write it), the thread and its compiled op.  They
+return None when the thread cannot move (blocked), or `(outcome, l)`: an outcome id of
+mmcheck.model.steps and the successor's fields, a copy `l = s[:]` written in place; or,
+for a choice, a list of `((outcome, argument), l)`.
 """
 
 from __future__ import annotations
@@ -221,9 +222,8 @@ def swap_free(m, l, slot):
 
 # ----------------------------------------------------------------------------- ops
 # every thread field but the program counter is cleared when an op ends (IDLE, LK_NONE
-# and "no page" are all 0), in one slice assignment
+# and "no page" are all 0), in one slice assignment (of the model's `cleared_thread`)
 assert T_PC == 0 and IDLE == 0 and LK_NONE == 0
-_CLEARED = [0] * (THREAD_REC.size - 1)
 
 
 def op_done(m, l, t):
@@ -231,7 +231,7 @@ def op_done(m, l, t):
     thread's step, lock and fields are cleared."""
     b = m.th[t]
     l[b] = 0 if m.is_menu[t] else l[b] + 1
-    l[b + 1:b + THREAD_REC.size] = _CLEARED
+    l[b + 1:b + THREAD_REC.size] = m.cleared_thread
 
 
 def enter_page_syscall(m, s, t, op, write):
@@ -241,7 +241,7 @@ def enter_page_syscall(m, s, t, op, write):
     if not mmap_lock_available(m, s, t, write=write):
         return None
     p, v = m.t_proc[t], op.v
-    l = list(s)
+    l = s[:]
     op_done(m, l, t)
     return p, v, m.pv[p][v], l
 
@@ -262,7 +262,7 @@ def fault_done(m, l, t, op, wrote):
 
 def segv(m, s, t):
     """The access hit no VMA (or a VMA without the permission): SIGSEGV kills the thread."""
-    l = list(s)
+    l = s[:]
     b = m.th[t]
     l[b + T_PC] = m.t_len[t]
     l[b + T_STEP] = KILLED

@@ -42,12 +42,12 @@ def cpu_read(m, s, t, op):
     pte = s[base + V_PTE]
     k = codec.kind(pte)
     if k == PRESENT or k == ZERO:
-        l = list(s)
+        l = s[:]
         op_done(m, l, t)
         return CPU.load, l
     if not can_read_lock(m, s, t):
         return None
-    l = list(s)
+    l = s[:]
     if k == SWAP:
         l[m.th[t] + T_LOCK] = LK_READ
         return do_swap_page(m, l, t, op, write=False)
@@ -69,7 +69,7 @@ def cpu_write(m, s, t, op):
     pte = s[base + V_PTE]
     f = codec.writable_frame(pte)
     if f >= 0:
-        l = list(s)
+        l = s[:]
         val = op.val if op.epoch_ix is None else op.val + s[op.epoch_ix]
         l[m.fr[f] + F_CONTENT] = val
         l[base + V_PTE] = codec.hw_dirty(pte)
@@ -78,7 +78,7 @@ def cpu_write(m, s, t, op):
         return CPU.store, l
     if not can_read_lock(m, s, t):
         return None
-    l = list(s)
+    l = s[:]
     k = codec.kind(pte)
     if k == NONE:
         return write_fault_none(m, l, t, p, v)
@@ -221,7 +221,7 @@ def finish_fault(m, s, t, op):
     on a uffd-wp marker maps the page R/O with WP (do_set_pte: pte_mkuffd_wp)."""
     p, v = m.t_proc[t], op.v
     base = m.pv[p][v]
-    l = list(s)
+    l = s[:]
     tb = m.th[t]
     f, new, kind = l[tb + T_FAULT_PAGE] - 1, l[tb + T_NEW_PAGE] - 1, l[tb + T_FAULT_KIND]
     wp = codec.uffd_pte_wp(l[base + V_VMA], l[tb + T_ORIG_PTE])
@@ -308,7 +308,7 @@ def do_wp_page(m, l, t, op, unshare):
 def wp_page_copy_alloc(m, s, t, op):
     """wp_page_copy P4.2: allocate the new page and copy the old contents, outside the PT
     lock (a DMA write to the old page after this point is lost to the faulting process)."""
-    l = list(s)
+    l = s[:]
     b = m.th[t]
     l[m.pv[m.t_proc[t]][op.v] + V_VMA] |= VM_ANON_VMA  # wp_page_copy: anon_vma_prepare
     old = l[b + T_OLD_PAGE]
@@ -337,7 +337,7 @@ def wp_page_copy_install(m, s, t, op):
     page_remove_rmap the old page."""
     p, v = m.t_proc[t], op.v
     base = m.pv[p][v]
-    l = list(s)
+    l = s[:]
     b = m.th[t]
     old, new = l[b + T_OLD_PAGE], l[b + T_NEW_PAGE] - 1
     if not codec.same(l[base + V_PTE], old if old > 0 else 0, l[b + T_ORIG_PTE]):
@@ -382,7 +382,7 @@ def wp_page_copy_install(m, s, t, op):
 def wp_page_copy_put(m, s, t, op):
     """wp_page_copy P4.7: after pte_unmap_unlock, drop the extra reference do_wp_page took
     on the old page (5.10 mm/memory.c; the mapping reference went under the PT lock)."""
-    l = list(s)
+    l = s[:]
     b = m.th[t]
     put(m, l, l[b + T_OLD_PAGE] - 1, 1)
     fault_done(m, l, t, op, wrote=l[b + T_UNSHARE] == 0)

@@ -29,7 +29,7 @@ def dup_mmap(m, s, t, op):
     if s[m.th[t] + T_LOCK] or not mmap_lock_available(m, s, t, write=True):
         return None
     p, c = m.t_proc[t], op.child
-    l = list(s)
+    l = s[:]
     b = m.th[t]
     l[b + T_LOCK] = LK_WRITE
     l[m.proc[c] + P_STATUS] = FORKING
@@ -64,7 +64,7 @@ def copy_present_pte(m, s, t, op):
     b = m.th[t]
     v = s[b + T_CURSOR]
     pb, cb = m.pv[p][v], m.pv[c][v]
-    l = list(s)
+    l = s[:]
     child_vma = l[cb + V_VMA]
     ghost.inherit(m, l, p, c, v, event_fork=bool(child_vma & VM_UFFD_WP))
     pte = l[pb + V_PTE]
@@ -152,7 +152,7 @@ def copy_present_pte_wrprotect(m, s, t, op):
     b = m.th[t]
     v = s[b + T_CURSOR]
     pb, cb = m.pv[p][v], m.pv[c][v]
-    l = list(s)
+    l = s[:]
     l[b + T_PAGE] = 0
     pte = codec.wrprotect(l[pb + V_PTE])
     l[pb + V_PTE] = pte
@@ -166,7 +166,7 @@ def copy_present_pte_wrprotect(m, s, t, op):
 @implements(FORK_END)
 def dup_mmap_finish(m, s, t, op):
     """dup_mmap P6.6: flush_tlb_mm(parent), mmap_write_unlock; the child starts running."""
-    l = list(s)
+    l = s[:]
     l[m.proc[op.child] + P_STATUS] = RUNNING
     op_done(m, l, t)
     return DUP_MMAP.finish, l

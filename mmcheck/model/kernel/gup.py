@@ -34,7 +34,7 @@ def follow_page_pte(m, s, t, op):
     b = m.th[t]
     if not can_read_lock(m, s, t):
         return None
-    l = list(s)
+    l = s[:]
     l[b + T_LOCK] = LK_READ
     if op.pin and m.track_has_pinned:
         l[m.proc[p] + P_HAS_PINNED] = 1  # 008cfe4418b3: set on FOLL_PIN
@@ -79,7 +79,7 @@ def gup_fast_begin(m, s, t, op):
     """gup_fast entry: FOLL_PIN marks the mm as having pinned pages (5.9) and samples
     mm->write_protect_seq, giving up at once if fork is in its write section (5.11)."""
     p = m.t_proc[t]
-    l = list(s)
+    l = s[:]
     b = m.th[t]
     if op.pin and m.track_has_pinned:
         l[m.proc[p] + P_HAS_PINNED] = 1
@@ -108,7 +108,7 @@ def gup_fast_read_pte(m, s, t, op):
     writing (5.8: every GUP-fast is a write lookup)."""
     p, v = m.t_proc[t], op.v
     pte = s[m.pv[p][v] + V_PTE]
-    l = list(s)
+    l = s[:]
     if not codec.is_present(pte) or (
             (op.write or m.gup_read_breaks_cow) and not codec.write(pte)):
         _fall_back(m, l, t, 0)
@@ -127,7 +127,7 @@ def gup_fast_try_grab(m, s, t, op):
     get_page() that relied on IRQs-off holding off the TLB-flush IPI, with no re-check."""
     b = m.th[t]
     f = s[b + T_GUP_PAGE] - 1
-    l = list(s)
+    l = s[:]
     if not m.gup_fast_recheck:
         l[m.fr[f] + F_REF] += op.bias
         l[b + T_STEP] = GUPF_END
@@ -146,7 +146,7 @@ def gup_fast_recheck(m, s, t, op):
     a page that is not PageAnonExclusive backs off too (gup_must_unshare)."""
     p, v = m.t_proc[t], op.v
     b = m.th[t]
-    l = list(s)
+    l = s[:]
     pte = l[m.pv[p][v] + V_PTE]
     if not codec.same(pte, l[b + T_GUP_PAGE], l[b + T_ORIG_PTE]):
         _fall_back(m, l, t, op.bias)
@@ -164,7 +164,7 @@ def gup_fast_end(m, s, t, op):
     if fork ran meanwhile, unpin and let slow GUP (blocked behind fork) do it (5.11)."""
     p = m.t_proc[t]
     b = m.th[t]
-    l = list(s)
+    l = s[:]
     if op.pin and m.gup_fast_seqcount and l[m.proc[p] + P_WP_SEQ] != l[b + T_SEQ]:
         _fall_back(m, l, t, op.bias)
         return GUP_FAST.seq_changed, l

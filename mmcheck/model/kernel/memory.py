@@ -24,7 +24,7 @@ def zap_pte_range(m, s, t, op):
         return None
     p, v = m.t_proc[t], op.v
     base = m.pv[p][v]
-    l = list(s)
+    l = s[:]
     if not l[base + V_VMA]:
         op_done(m, l, t)
         return (ZAP.munmap_nothing if munmap else ZAP.madvise_enomem), l
@@ -63,7 +63,7 @@ def zap_pte_range(m, s, t, op):
 @implements(ZAP_FLUSH)
 def zap_tlb_flush_put(m, s, t, op):
     """tlb_finish_mmu: after the TLB flush, free_pages_and_swap_cache drops the reference."""
-    l = list(s)
+    l = s[:]
     put(m, l, l[m.th[t] + T_ZAP_PAGE] - 1, 1)
     op_done(m, l, t)
     return ZAP.put, l
@@ -77,7 +77,7 @@ def exit_mmap_unmap(m, s, t, op):
     for u in m.proc_threads[p]:
         if s[m.th[u] + T_LOCK] or (u != t and s[m.th[u] + T_STEP] not in (IDLE, KILLED)):
             return None
-    l = list(s)
+    l = s[:]
     mask = 0
     for v in range(m.n_vpages):
         base = m.pv[p][v]
@@ -108,7 +108,7 @@ def exit_mmap_free(m, s, t, op):
     """exit_mmap: tlb_finish_mmu frees the pages; closing files releases the process's
     GUP references."""
     p = m.t_proc[t]
-    l = list(s)
+    l = s[:]
     b = m.th[t]
     mask = l[b + T_PAGES]
     for f in range(m.n_frames):

@@ -22,7 +22,7 @@ def migrate_pages(m, s, t, op):
     """Migrate the page mapped at the thread's page (any process may map it)."""
     p, v = m.t_proc[t], op.v
     pte = s[m.pv[p][v] + V_PTE]
-    l = list(s)
+    l = s[:]
     op_done(m, l, t)
     if not codec.is_present(pte):
         return MIGRATE.nothing, l

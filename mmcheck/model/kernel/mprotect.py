@@ -22,7 +22,7 @@ def change_pte_range(m, s, t, op):
         return None
     p, v = m.t_proc[t], op.v
     base = m.pv[p][v]
-    l = list(s)
+    l = s[:]
     vma = l[base + V_VMA]
     if not vma:
         op_done(m, l, t)

@@ -29,7 +29,7 @@ def move_vma(m, s, t, op):
         return None
     p, src, dst = m.t_proc[t], op.v, op.to
     sb, db = m.pv[p][src], m.pv[p][dst]
-    l = list(s)
+    l = s[:]
     op_done(m, l, t)
     if (not l[sb + V_VMA] or l[db + V_VMA] or src == dst or not _anonymous(m, p, src)
             or not _anonymous(m, p, dst) or m.vpage_class[src] != m.vpage_class[dst]):

@@ -76,7 +76,7 @@ def madvise_pageout(m, s, t, op):
     p, v = m.t_proc[t], op.v
     base = m.pv[p][v]
     pte = s[base + V_PTE]
-    l = list(s)
+    l = s[:]
     if s[base + V_VMA] & VM_HUGETLB:
         op_done(m, l, t)  # madvise_pageout: !can_madv_lru_vma(vma) -> -EINVAL
         return MADV_PAGEOUT.einval, l
@@ -107,7 +107,7 @@ def _end_reclaim(m, l, t):
 def add_to_swap(m, s, t, op):
     """shrink_page_list: a page not yet in the swapcache gets a swap slot (SWAP_HAS_CACHE,
     +1 for the swapcache); 5.11 (feb889fb40fa) keeps maybe-pinned pages instead."""
-    l = list(s)
+    l = s[:]
     f = l[m.th[t] + T_ISOLATED] - 1
     b = m.fr[f]
     if not l[b + F_SLOT]:
@@ -158,14 +158,14 @@ def try_to_unmap_one(m, s, t, op):
     if not out and locked:
         return None
     if not out:
-        l = list(s)
+        l = s[:]
         l[m.th[t] + T_STEP] = RECLAIM_FREE
         return TRY_TO_UNMAP.done, l
     return out
 
 
 def _unmap_one(m, s, t, b, f, p, v, base, pte):
-    l = list(s)
+    l = s[:]
     at = where(m, p, v)
     if l[b + F_FLAGS] & PG_FILE:
         # a page cache page: the PTE is cleared (the next fault finds the page in the page
@@ -200,7 +200,7 @@ def pageout_remove_mapping(m, s, t, op):
     """pageout (synchronous write to the slot) + __remove_mapping: freeze page_count at 2
     (isolation + swapcache); extra references (GUP, speculative) make the freeze fail and
     the page stays in the swapcache, unmapped."""
-    l = list(s)
+    l = s[:]
     f = l[m.th[t] + T_ISOLATED] - 1
     b = m.fr[f]
     if l[b + F_MAP] > 0:
@@ -292,7 +292,7 @@ def do_swap_page_map(m, s, t, op):
     write fault), unlock the page.  A write fault left R/O continues in do_wp_page."""
     p, v = m.t_proc[t], op.v
     base = m.pv[p][v]
-    l = list(s)
+    l = s[:]
     tb = m.th[t]
     f = l[tb + T_SWAPCACHE_PAGE] - 1
     b = m.fr[f]

@@ -20,7 +20,7 @@ def clear_soft_dirty(m, s, t, op):
     if not mmap_lock_available(m, s, t, write=m.clear_refs_mmap_write):
         return None
     p = m.t_proc[t]
-    l = list(s)
+    l = s[:]
     pinned_mm = l[m.proc[p] + P_HAS_PINNED]
     if m.tracking:
         ghost.soft_dirty_cleared(m, l, p)

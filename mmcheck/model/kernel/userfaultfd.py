@@ -239,7 +239,7 @@ def userfaultfd_read(m, s, t, op):
     for u in m.proc_threads[owner]:
         b = m.th[u]
         if s[b + T_STEP] == UFFD_WAIT and s[b + T_UFFD_MSG] == MSG_QUEUED:
-            l = list(s)
+            l = s[:]
             l[b + T_UFFD_MSG] = MSG_READ
             op_done(m, l, t)
             out.append(((UFFD_READ.msg, where(m, owner, m.programs[u][s[b + T_PC]].v)), l))
@@ -258,7 +258,7 @@ def uffd_monitor(m, s, t, op):
         p, v = m.t_proc[u], m.programs[u][s[b + T_PC]].v
         if any(s[m.th[w] + T_LOCK] == LK_WRITE for w in m.proc_threads[p]):
             continue  # mwriteprotect_range: mmap_read_lock waits for a writer
-        l = list(s)
+        l = s[:]
         l[b + T_UFFD_MSG] = MSG_READ
         vma = l[m.pv[p][v] + V_VMA]
         if vma & VM_UFFD_WP:
@@ -273,7 +273,7 @@ def uffd_monitor(m, s, t, op):
 @starts("uffd_wake")
 def userfaultfd_wake(m, s, t, op):
     """UFFDIO_WAKE on the page: the waiters retry."""
-    l = list(s)
+    l = s[:]
     op_done(m, l, t)
     p = m.t_proc[t]
     if wake_waiters(m, l, p, op.v):
@@ -308,7 +308,7 @@ def pagemap_read(m, s, t, op):
     if not mmap_lock_available(m, s, t, write=False):
         return None
     p, v = m.t_proc[t], op.v
-    l = list(s)
+    l = s[:]
     ghost.pagemap_read(m, l, p, v, pagemap_bits(m, s, p, v))
     op_done(m, l, t)
     return [((PAGEMAP.read, where(m, p, v)), l)]  # one successor whose label names the page
