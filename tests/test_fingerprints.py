@@ -432,6 +432,26 @@ def test_spill_array_format_only_for_what_it_restores_exactly(chunk, monkeypatch
     assert blob[:1] == b"A" and fingerprint_engine._read_chunk(io.BytesIO(blob)) == good
 
 
+@pytest.mark.parametrize("arrays", [False, True], ids=["cpython", "pypy"])
+def test_spill_bytes_format_for_equal_length_bytes_states(arrays, monkeypatch):
+    """A chunk of equal-length bytes states (the MM model's) is stored concatenated and
+    compressed, and comes back as equal bytes; bytes of other lengths, or mixed with
+    other states, go through marshal."""
+    import io
+
+    monkeypatch.setattr(fingerprint_engine, "_WRITE_ARRAYS", arrays)
+    good = [bytes([i % 7, 0, 255, i % 251]) * 3 for i in range(5000)]
+    blob = fingerprint_engine._pack_chunk(good)
+    assert blob[:1] == b"B" and len(blob) < 4 * len(good)
+    back = fingerprint_engine._read_chunk(io.BytesIO(blob))
+    assert back == good and all(type(s) is bytes for s in back)
+    for chunk in ([b"ab", b"abc"], [b"ab", (1, 2)], [(1, 2), b"ab"], [b""]):
+        blob = fingerprint_engine._pack_chunk(chunk)
+        assert blob[:1] != b"B"
+        back = fingerprint_engine._read_chunk(io.BytesIO(blob))
+        assert back == chunk and [type(s) for s in back] == [type(s) for s in chunk]
+
+
 def test_resume_refuses_another_fingerprint_function(tmp_path):
     """A checkpoint's table holds the fingerprints of the Python that made it: resumed
     where hash() differs (states holding strings under another PYTHONHASHSEED, another
@@ -471,6 +491,22 @@ def test_resume_refuses_a_damaged_checkpoint(tmp_path):
         cp = Checkpointer.open(str(tmp_path / "cp3"))
         with pytest.raises(CheckpointError, match="damaged checkpoint cp-"):
             explore(model, store="fingerprints", checkpoint=cp, resume=cp)
+
+
+def test_resume_refuses_a_checkpoint_of_tuple_states_by_name(tmp_path):
+    """Format 1 checkpoints hold the MM model's states as tuples, which this mmcheck
+    neither decodes nor fingerprints the same: refused, saying which version made it."""
+    import json
+
+    from mmcheck.engine.checkpoint import CheckpointError
+
+    _interrupted_then_resumed(Counters(2, 5), 3, tmp_path)
+    head = tmp_path / "cp3" / "context.json"
+    data = json.loads(head.read_text())
+    data["format"] = 1
+    head.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match="format 1, made by an mmcheck that stored"):
+        Checkpointer.open(str(tmp_path / "cp3"))
 
 
 def test_a_checkpoint_resumes_under_the_other_interpreter(tmp_path):

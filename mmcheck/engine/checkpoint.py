@@ -146,6 +146,10 @@ class Checkpointer:
         except (OSError, ValueError) as e:
             raise CheckpointError(f"{directory}: not a checkpoint directory "
                                   f"({getattr(e, 'strerror', None) or e})") from None
+        if head.get("format") == 1:
+            raise CheckpointError(f"{directory}: checkpoint format 1, made by an mmcheck that "
+                                  f"stored the MM model's states as tuples (before 2026-12-07); "
+                                  f"resume it with that version")
         if head.get("format") != FORMAT:
             raise CheckpointError(f"{directory}: checkpoint format {head.get('format')}, "
                                   f"this mmcheck reads format {FORMAT}")
