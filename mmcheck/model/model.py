@@ -2,8 +2,9 @@
 
 `MMModel` implements the explorer's model protocol (initial_states, successors,
 canonical, invariants, is_final) over the states laid out by the state schema
-(mmcheck.model.state): stored as bytes, read and written through their decoded arrays.  Transition labels are `(thread, pc, outcome id, argument)`
-(mmcheck.model.steps); traces, copy counts and coverage read the step table, never text.
+(mmcheck.model.state): stored as bytes, read and written through their decoded arrays.
+Transition labels are `(thread, pc, outcome id, argument)` (mmcheck.model.steps); traces,
+copy counts and coverage read the step table, never text.
 """
 
 from __future__ import annotations

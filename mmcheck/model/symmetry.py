@@ -92,7 +92,6 @@ class Symmetry:
         self.m = m = model
         L = m.L
         self.L = L
-        self.frames_canonical = m.frames.canonical
         self.frames_canonical_fields = m.frames.canonical_fields
         n = len(m.procs)
         self.children = list(range(1, n))
@@ -145,9 +144,10 @@ class Symmetry:
         slot renaming."""
         s = self.L.decode(state)
         renamings = self.renamings(s)
-        if not renamings:
-            return self.frames_canonical(state)
         canon = self.frames_canonical_fields
+        if not renamings:
+            c = canon(s)
+            return state if c is s else c.tobytes()
         best_key = self._identity_key(s)
         best = None  # None: the identity
         tied = None  # the other renamings with the same key as `best`
