@@ -103,10 +103,10 @@ class Sometimes:
 # Marks "the successor loop did not run": no model label can be this object.
 _NO_SUCCESSOR = object()
 # Most successors are reached again (BFS diamonds: a, b and b, a), and often as the very
-# same tuple before canonicalisation.  The canonicalising searches remember the last
-# SEEN_RAW_LIMIT such tuples: a successor found there was already canonicalised and
+# same state before canonicalisation.  The canonicalising searches remember the last
+# SEEN_RAW_LIMIT such states: a successor found there was already canonicalised and
 # looked up, so it is a duplicate and costs one set probe instead of canonical() and a
-# visited probe (51-68% of the MM model's successors; ~1 KB a remembered tuple at most,
+# visited probe (51-68% of the MM model's successors; ~0.5 KB a remembered MM state,
 # cleared when full).  Exact: the key is the whole state.
 SEEN_RAW_LIMIT = 1 << 17
 # Parent of the initial states in the visited dict (not None: None could be a model state).
