@@ -98,8 +98,8 @@ def target_rows(engine, mm, stores, pypy=(), big=(), por=()) -> list[str]:
               row("fingerprint store: same states and verdicts as exact",
                   "every row" if fp_same else "a row differs", "yes" if fp_same else "no"),
               row("a >= 10^8-state search on one machine", "not run by this command "
-                  "(the largest recorded in RESULTS.md: 94.4M states, complete, "
-                  "big_three_process_menu, 2026-12-07)", "no"),
+                  "(the largest recorded in RESULTS.md: 99.2M states, complete, "
+                  "big_three_process_menu --symmetry frames, 2026-12-07)", "no"),
               ]
     if por:
         runs = sum(r["runs"] for r in por)
