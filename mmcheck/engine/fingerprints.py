@@ -153,19 +153,19 @@ def min_gap(keys: np.ndarray) -> Optional[int]:
 # states compressed by zlib at level 1.  marshal reads and writes tuples of ints faster
 # than pickle (1.3x under CPython; 3x under PyPy, whose pickle is pure Python and took a
 # quarter of a fingerprint search there); zlib makes a level ~20x smaller than marshal
-# alone (the MM model's states: 33 B each instead of 642 B, pickle 262 B) for ~2 us a
-# state under CPython (tuple states; the MM model's bytes: ~1 us).  Chunks marshal cannot write (instances of classes) are pickled: a
-# pickle starts with b"\x80".
-#
-# Under PyPy a chunk of equal-length tuples of ints in [-32768, 32767] (models with tuple
-# states; the MM model's states are bytes, which marshal copies as they are) is b"A", its length, the tuples' length (4 bytes) and the compressed int16
-# array of their fields, little-endian: written 1.5x and read 1.6x as fast as marshal
-# there (building a tuple of boxed ints is what reading costs), and 19 B a state on disk.
-# CPython writes it 1.7x slower than marshal, so it keeps b"Z".
+# alone (tuples of the MM model's fields: 33 B each instead of 642 B, pickle 262 B) for
+# ~2 us a state under CPython.  Chunks marshal cannot write (instances of classes) are
+# pickled: a pickle starts with b"\x80".
 #
 # A chunk of equal-length bytes states (the MM model's) is b"B", its length, the states'
 # length (4 bytes) and the compressed concatenation: no marshal (which under PyPy took as
 # long as zlib: 3.9 us a state), ~31 B a state on disk.
+#
+# Under PyPy a chunk of equal-length tuples of ints in [-32768, 32767] (models with tuple
+# states) is b"A", its length, the tuples' length (4 bytes) and the compressed int16
+# array of their fields, little-endian: written 1.5x and read 1.6x as fast as marshal
+# there (building a tuple of boxed ints is what reading costs), and 19 B a state on disk.
+# CPython writes it 1.7x slower than marshal, so it keeps b"Z".
 #
 # Reading takes every format, and those of older spill files (checkpoints): b"M"
 # (marshal, uncompressed) and pickles, under either interpreter.
