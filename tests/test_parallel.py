@@ -4,6 +4,9 @@ counterexample depths; traces that replay; errors and bounds."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -123,6 +126,41 @@ class Exploding(Counters):
 def test_a_failing_worker_is_reported_not_hung():
     with pytest.raises(WorkerError, match="model bug"):
         explorer.explore(Exploding(2, 3), workers=2)
+
+
+@pytest.mark.parametrize("store", ["exact", "fingerprints"])
+def test_batches_through_files_give_the_same_search_and_leave_no_file(tmp_path, monkeypatch,
+                                                                      store):
+    """Every crossing batch goes through a file (the threshold lowered to 0; big ones do
+    in real searches): the same search, and the transfer directory is gone afterwards,
+    also when a worker fails."""
+    from mmcheck.engine import parallel
+
+    monkeypatch.setattr(parallel, "_FILE_MIN", 0)  # the workers are forked: they see it
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    real_open, by_file = open, tmp_path / "by-file"
+
+    def post(self, owner, blob, last):  # in the worker: note that a file carried it
+        if self.transfers is not None:
+            with real_open(by_file, "a") as f:
+                f.write("x")
+        return real_post(self, owner, blob, last)
+
+    real_post = parallel._Worker.post
+    monkeypatch.setattr(parallel._Worker, "post", post)
+    sc = load_scenario("scenarios/classics/vmsplice_unmap_child.yaml")
+    one = explorer.explore(MMModel(sc, resolve("v5.7")))
+    m = MMModel(sc, resolve("v5.7"))
+    spill = {"spill_dir": str(tmp_path)} if store == "fingerprints" else {}
+    many = explorer.explore(m, workers=3, store=store, **spill)
+    same_search(one, many)
+    for trace in many.violations.values():
+        assert_trace_replays(m, trace)
+    assert by_file.exists()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith("mmcheck-transfer-")]
+    with pytest.raises(WorkerError, match="model bug"):
+        explorer.explore(Exploding(2, 3), workers=2)
+    assert not [n for n in os.listdir(tmp_path) if n.startswith("mmcheck-transfer-")]
 
 
 def test_progress_once_per_level():

@@ -13,9 +13,10 @@ A worker stores the successors it owns while it expands (a batch of fingerprints
 time), then those the others sent, in sender order: the order the exact parallel search
 stores them in, so both number the states alike and report the same states, transitions,
 levels and verdicts (barring a fingerprint collision).  Crossing successors are
-deduplicated per level by fingerprint, in a bounded set.  What crosses is held in memory
-until its owner merges it (marshalled: ~0.6 KB a state), so a level's crossing states
-must fit in memory; the stored ones cost ~20 B each.
+deduplicated per level by fingerprint, in a bounded set.  What crosses waits for its
+owner in transfer files (batches over 64 KB; marshalled: ~0.6 KB a state, under the spill
+directory), and the owner holds a level's crossing states in memory while it merges them;
+the stored ones cost ~20 B each.
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ class FingerprintWorker(_Worker):
 
         def send(owner, last):
             batch = out[owner]
-            self.inboxes[owner].put((me, _encode(batch), last))
+            self.post(owner, _encode(batch), last)
             out[owner] = ([], [], [], [])
 
         final = stuck = 0
@@ -280,7 +281,7 @@ class FingerprintWorker(_Worker):
         received: dict = defaultdict(list)
         done = 0
         while done < w - 1:
-            sender, blob, last = self.inboxes[me].get()
+            sender, blob, last = self.take()
             received[sender].append(blob)
             done += last
         for sender in sorted(received):     # sender order: deterministic
