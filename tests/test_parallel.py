@@ -163,6 +163,27 @@ def test_batches_through_files_give_the_same_search_and_leave_no_file(tmp_path, 
     assert not [n for n in os.listdir(tmp_path) if n.startswith("mmcheck-transfer-")]
 
 
+def test_a_killed_searchs_transfer_directory_is_removed_by_the_next_search(tmp_path,
+                                                                           monkeypatch):
+    """A search killed with SIGKILL cannot remove its transfer directory; the next parallel
+    search in the same place removes those of dead processes, not those of live ones."""
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp_path / f"mmcheck-transfer-{dead}-abc"
+    stale.mkdir()
+    (stale / "0-1-0").write_bytes(b"M" * 100)
+    live = tmp_path / f"mmcheck-transfer-{os.getpid()}-def"
+    live.mkdir()
+    other = tmp_path / "mmcheck-transfer-notes"
+    other.mkdir()
+    explorer.explore(Counters(2, 3), workers=2)
+    assert not stale.exists() and live.exists() and other.exists()
+
+
 def test_progress_once_per_level():
     reports = []
     explorer.explore(Counters(2, 3), workers=2, progress=reports.append)

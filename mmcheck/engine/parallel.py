@@ -78,7 +78,8 @@ def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonic
     ctx = multiprocessing.get_context("fork")
     inboxes = [ctx.Queue() for _ in range(workers)]
     pipes = [ctx.Pipe() for _ in range(workers)]
-    transfers = tempfile.mkdtemp(prefix="mmcheck-transfer-", dir=spill_dir)
+    _remove_stale_transfers(spill_dir or tempfile.gettempdir())
+    transfers = tempfile.mkdtemp(prefix=f"{_TRANSFERS}{os.getpid()}-", dir=spill_dir)
     procs = [ctx.Process(target=_worker_main, daemon=True,
                          args=(model, w, workers, inboxes, pipes[w][1], canonicalize,
                                os.getpid(), store, spill_dir,
@@ -118,6 +119,28 @@ def explore_parallel(model: Any, workers: int, *, max_depth, max_states, canonic
                 p.kill()
                 p.join()
         shutil.rmtree(transfers, ignore_errors=True)
+
+
+_TRANSFERS = "mmcheck-transfer-"  # + the parent's pid + "-" + a random suffix
+
+
+def _remove_stale_transfers(directory: str) -> None:
+    """Remove the transfer directories a killed search left behind (SIGKILL, the OOM
+    killer: its `finally` never ran), known by the dead pid in their names."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_TRANSFERS):].split("-", 1)[0]
+        if not name.startswith(_TRANSFERS) or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+        except OSError:  # alive, another user's
+            pass
 
 
 def _ok(reply):
