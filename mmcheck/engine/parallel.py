@@ -132,8 +132,10 @@ def _remove_stale_transfers(directory: str) -> None:
     except OSError:
         return
     for name in names:
+        if not name.startswith(_TRANSFERS):
+            continue
         pid = name[len(_TRANSFERS):].split("-", 1)[0]
-        if not name.startswith(_TRANSFERS) or not pid.isdigit():
+        if not pid.isdigit():
             continue
         try:
             os.kill(int(pid), 0)
