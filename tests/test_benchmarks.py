@@ -78,14 +78,18 @@ def test_parallel_benchmark_compares_one_worker_with_two():
     one, two = rows
     assert (one["workers"], two["workers"]) == (1, 2) and two["same_as_one"]
     assert one["states"] > 10 and two["speedup"] > 0
+    # the machine's ceiling: two one-process searches side by side, each at least as slow
+    # as one alone give or take the noise of a tiny search
+    assert two["side_by_side_slowdown"] > 0.5
+    assert abs(two["ceiling"] * two["side_by_side_slowdown"] - 2) < 1e-9
     engine = {"states_per_second": 1}
     mm = [{"scenario": "s", "policy": "p", "workers": 1, "backend": "processes",
            "seconds": 1.0, "states_per_second": 1}]
     stores = [{"store": "fingerprints", "accounted_bytes_per_state": 20.0,
                "same_as_exact": True}]
     text = "\n".join(target_rows(engine, mm, stores, (), [one, dict(two, speedup=1.7)]))
-    assert f">= 1.6x on 2 cores, {two['states']:,} states (fingerprints store) | 1.70x | yes" \
-        in text
+    assert (f">= 1.6x on 2 cores, {two['states']:,} states (fingerprints store) | 1.70x "
+            f"(this machine's ceiling: {two['ceiling']:.2f}x) | yes") in text
 
 
 def test_por_benchmark_compares_states_and_verdicts():

@@ -5,6 +5,7 @@ counterexample depths; traces that replay; errors and bounds."""
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
 import pytest
@@ -161,6 +162,37 @@ def test_batches_through_files_give_the_same_search_and_leave_no_file(tmp_path, 
     with pytest.raises(WorkerError, match="model bug"):
         explorer.explore(Exploding(2, 3), workers=2)
     assert not [n for n in os.listdir(tmp_path) if n.startswith("mmcheck-transfer-")]
+
+
+def test_a_fingerprint_worker_reads_a_batch_file_when_it_merges_it(tmp_path, monkeypatch):
+    """The fingerprint store's workers leave the batches that came through files on disk
+    until they merge them at the end of the level (a level's crossing states held in
+    memory took ~4 GB a worker in a 2x10^8-state search); the exact store's workers read
+    them on arrival.  Which code reads each file is noted from inside the forked workers."""
+    from mmcheck.engine import parallel
+
+    monkeypatch.setattr(parallel, "_FILE_MIN", 0)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    readers = tmp_path / "readers"
+    real_load = parallel._Worker.load
+
+    def load(blob):
+        if type(blob) is str:
+            assert os.path.exists(blob)
+            with open(readers, "a") as f:
+                f.write(sys._getframe(1).f_code.co_name + "\n")
+        return real_load(blob)
+
+    monkeypatch.setattr(parallel._Worker, "load", staticmethod(load))
+    sc = load_scenario("scenarios/classics/vmsplice_unmap_child.yaml")
+    one = explorer.explore(MMModel(sc, resolve("v5.7")))
+    for store, reader in (("fingerprints", "_level"), ("exact", "take")):
+        readers.unlink(missing_ok=True)
+        spill = {"spill_dir": str(tmp_path)} if store == "fingerprints" else {}
+        many = explorer.explore(MMModel(sc, resolve("v5.7")), workers=2, store=store,
+                                **spill)
+        same_search(one, many)
+        assert set(readers.read_text().split()) == {reader}, store
 
 
 def test_a_killed_searchs_transfer_directory_is_removed_by_the_next_search(tmp_path,

@@ -479,15 +479,24 @@ class _Worker:
             blob = path
         self.inboxes[owner].put((self.me, blob, last))
 
-    def take(self):
-        """The next batch sent to this worker: (sender, blob, whether it is its last)."""
+    def take(self, defer: bool = False):
+        """The next batch sent to this worker: (sender, blob, whether it is its last).
+        With `defer`, a batch that came through a file stays there and its path is the
+        blob, for `load` when the worker merges it: a level's crossing states then wait
+        on disk, not in memory (the fingerprint store's ~20 B a state depends on it)."""
         sender, blob, last = self.inboxes[self.me].get()
+        return sender, (blob if defer else self.load(blob)), last
+
+    @staticmethod
+    def load(blob):
+        """A batch's bytes: `blob` itself, or read from the transfer file it names (and
+        the file removed)."""
         if type(blob) is str:
             with open(blob, "rb") as f:
                 data = f.read()
             os.unlink(blob)
-            blob = data
-        return sender, blob, last
+            return data
+        return blob
 
     def _store(self, states, links, active):
         """Store the new states (with their parent links), check them, and make them

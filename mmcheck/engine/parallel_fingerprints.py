@@ -15,8 +15,8 @@ stores them in, so both number the states alike and report the same states, tran
 levels and verdicts (barring a fingerprint collision).  Crossing successors are
 deduplicated per level by fingerprint, in a bounded set.  What crosses waits for its
 owner in transfer files (batches over 64 KB; marshalled: ~0.6 KB a state, under the spill
-directory), and the owner holds a level's crossing states in memory while it merges them;
-the stored ones cost ~20 B each.
+directory) until the owner merges them at the end of the level: only the small batches
+(under 64 KB) wait in memory.  The stored states cost ~20 B each.
 """
 
 from __future__ import annotations
@@ -281,13 +281,13 @@ class FingerprintWorker(_Worker):
         received: dict = defaultdict(list)
         done = 0
         while done < w - 1:
-            sender, blob, last = self.take()
+            sender, blob, last = self.take(defer=True)   # big batches stay on disk
             received[sender].append(blob)
             done += last
         for sender in sorted(received):     # sender order: deterministic
             sender_base = (depth * w + sender) << _INDEX_BITS
             for blob in received[sender]:
-                states, parents, positions, fps = _decode(blob)
+                states, parents, positions, fps = _decode(self.load(blob))
                 self._store_batch(states, [sender_base | i for i in parents], positions,
                                   level, checks, found, fps)
         self._finish_level()
