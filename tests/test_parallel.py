@@ -200,7 +200,6 @@ def test_a_killed_searchs_transfer_directory_is_removed_by_the_next_search(tmp_p
     """A search killed with SIGKILL cannot remove its transfer directory; the next parallel
     search in the same place removes those of dead processes, not those of live ones."""
     import subprocess
-    import sys
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
